@@ -1,0 +1,262 @@
+"""The worker config (config.example.toml) and connector profiles (connectors/*.toml).
+
+TOML is read here, validated with pydantic, and may be overridden from the environment
+(`ESC_SYNC_WORKER__DRY_RUN=true`). Secrets never live in TOML: a profile names the environment
+variable that holds the token, and the token is kept as a `SecretStr`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from esc_sync.durations import parse_duration
+from esc_sync.errors import ConfigError
+
+WRITE_BACK_ROLES = ("escalation_status", "respond_by", "resolve_by")
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+class WorkerSection(BaseModel):
+    """`[worker]`: how the daemon runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    poll_interval: str = "30s"
+    dry_run: bool = False
+    rules: str = "rules"
+    state: str = "sqlite:///esc-sync.db"
+    audit_log: str = "esc-sync-audit.jsonl"
+    cycle_deadline: str = "10m"
+
+    _durations = field_validator("poll_interval", "cycle_deadline")(_check_duration)
+
+    @field_validator("state")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError('only "sqlite:///PATH" is offered for now')
+        return value
+
+    @property
+    def poll_every(self) -> timedelta:
+        """The poll interval as a timedelta."""
+        return parse_duration(self.poll_interval)
+
+
+class LogSection(BaseModel):
+    """`[log]`: format and level."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ConnectorRef(BaseModel):
+    """`[[connectors]]`: a named helpdesk instance and its profile file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    profile: str
+
+
+class Settings(BaseSettings):
+    """The whole worker config; the environment overrides the TOML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ESC_SYNC_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    worker: WorkerSection = WorkerSection()
+    log: LogSection = LogSection()
+    connectors: list[ConnectorRef] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the TOML values passed in."""
+        return (env_settings, init_settings)
+
+
+class ConnectorProfile(BaseModel):
+    """One helpdesk instance: where it is, how to authenticate, how its ids map to ours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["zendesk", "freshdesk"]
+    base_url: str = Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    email: str | None = None
+    token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    start: str = "7d"
+    groups: dict[str, int | str] = Field(default_factory=dict)
+    fields: dict[str, int | str] = Field(default_factory=dict)
+    bot_user_id: int | None = None
+    timeout: tuple[float, float] = (5.0, 60.0)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    # Filled in at load time, never read from TOML.
+    name: str = ""
+    token: SecretStr = SecretStr("")
+    path: str = ""
+
+    _start = field_validator("start")(_check_duration)
+
+    @property
+    def start_window(self) -> timedelta:
+        """How far back the first run reads."""
+        return parse_duration(self.start)
+
+    @property
+    def custom_field_names(self) -> dict[str, int | str]:
+        """Profile fields readable in rules as `custom.<name>` (the write-back roles excluded)."""
+        return {k: v for k, v in self.fields.items() if k not in WRITE_BACK_ROLES}
+
+    def tier_of_group(self, group: int | str | None) -> str | None:
+        """The tier whose group this is, or None."""
+        if group is None:
+            return None
+        for tier, gid in self.groups.items():
+            if str(gid) == str(group):
+                return tier
+        return None
+
+
+class Config(BaseModel):
+    """A loaded, validated worker config with its profiles and resolved paths."""
+
+    path: Path
+    settings: Settings
+    profiles: list[ConnectorProfile]
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder the config file lives in; relative paths start here."""
+        return self.path.parent
+
+    @property
+    def rules_path(self) -> Path:
+        """The policy file or folder."""
+        return self.base_dir / self.settings.worker.rules
+
+    @property
+    def state_path(self) -> Path:
+        """The SQLite file of the state store."""
+        raw = self.settings.worker.state.removeprefix("sqlite:///")
+        return Path(raw) if Path(raw).is_absolute() else self.base_dir / raw
+
+    @property
+    def audit_path(self) -> Path:
+        """The JSON-lines audit log."""
+        raw = Path(self.settings.worker.audit_log)
+        return raw if raw.is_absolute() else self.base_dir / raw
+
+    def profile(self, name: str | None) -> ConnectorProfile:
+        """The profile of the named connector (the first when no name is given)."""
+        if name is None:
+            return self.profiles[0]
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        raise ConfigError(f"{self.path}: no connector named {name!r}")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a syntax error names the file, line and column."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+
+
+def describe_validation(path: Path | str, exc: ValidationError, prefix: str = "") -> list[str]:
+    """Turn a pydantic error into lines of `file: key.path: reason`."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"])
+        loc = (prefix + loc).replace(".[", "[")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        elif err["type"] == "missing":
+            msg = "required setting is missing"
+        lines.append(f"{path}: {loc}: {msg}")
+    return lines
+
+
+def load_profile(path: Path, name: str, environ: dict[str, str] | None = None) -> ConnectorProfile:
+    """Load one connector profile and pick its token from the environment."""
+    env = os.environ if environ is None else environ
+    raw = read_toml(path)
+    for reserved in ("name", "token", "path"):
+        if reserved in raw:
+            raise ConfigError(f"{path}: {reserved}: not allowed in a profile")
+    try:
+        profile = ConnectorProfile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(path, exc)) from None
+    problems = []
+    if profile.type == "zendesk" and not profile.email:
+        problems.append(f"{path}: email: required for zendesk (API token auth is email/token)")
+    token = env.get(profile.token_env, "")
+    if not token:
+        problems.append(
+            f"{path}: token_env: environment variable {profile.token_env} is not set "
+            "(it must hold the API token)"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return profile.model_copy(
+        update={
+            "name": name,
+            "token": SecretStr(token),
+            "path": str(path),
+            "base_url": profile.base_url.rstrip("/"),
+        }
+    )
+
+
+def load_config(path: Path | str, environ: dict[str, str] | None = None) -> Config:
+    """Load the worker config and every connector profile it names; report all problems."""
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(path, exc)) from None
+    if not settings.connectors:
+        raise ConfigError(f"{path}: connectors: at least one [[connectors]] entry is required")
+    problems: list[str] = []
+    profiles = []
+    seen: set[str] = set()
+    for i, ref in enumerate(settings.connectors):
+        if ref.name in seen:
+            problems.append(f"{path}: connectors[{i}].name: duplicate connector {ref.name!r}")
+        seen.add(ref.name)
+        try:
+            profiles.append(load_profile(path.parent / ref.profile, ref.name, environ))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=path, settings=settings, profiles=profiles)

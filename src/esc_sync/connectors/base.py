@@ -1,0 +1,94 @@
+"""What every connector offers the worker, and the vendor-independent bits they share."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from esc_sync.config import ConnectorProfile
+from esc_sync.model import COMMENT_FIELDS, Comment, TaskCreate, Ticket, TicketUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A record of the change feed that could not be normalised."""
+
+    ticket_id: int | None
+    reason: str
+    payload: Any = None
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of the change feed: its tickets and the bookmark to keep once it is applied."""
+
+    tickets: list[Ticket]
+    bookmark: str
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    end_of_stream: bool = False
+
+
+class Connector(Protocol):
+    """A helpdesk as the worker sees it. Only connectors speak HTTP."""
+
+    name: str
+    profile: ConnectorProfile
+    calls: Counter[str]  # requests made, by "METHOD endpoint-template"
+
+    def check_auth(self) -> None:
+        """One cheap authenticated call; raises AuthError or TransientError."""
+
+    def iter_changes(self, bookmark: str | None, start: datetime) -> Iterator[Page]:
+        """Pages of changed tickets since the bookmark (or since `start` on a first run)."""
+
+    def load_comments(self, ticket: Ticket) -> Ticket:
+        """The same ticket with its comments and the comment-derived fields filled in."""
+
+    def fetch_ticket(self, ticket_id: int) -> Ticket:
+        """Re-read one ticket (without comments)."""
+
+    def fetch_tickets(self, ticket_ids: Sequence[int]) -> list[Ticket]:
+        """Re-read several tickets in as few calls as the API allows."""
+
+    def apply_update(self, update: TicketUpdate) -> str | None:
+        """Write one ticket update atomically; returns the new version stamp.
+
+        Raises ConflictError when the ticket changed since `update.version`.
+        """
+
+    def find_task(self, external_id: str) -> int | None:
+        """The id of a follow-up task with this external id, if one exists."""
+
+    def create_task(self, task: TaskCreate) -> int:
+        """Create one follow-up task; returns its id."""
+
+
+def derive_comment_fields(ticket: Ticket, comments: Iterable[Comment]) -> Ticket:
+    """Fill the comment-derived rule fields from the ticket's comments (RULES.md meanings).
+
+    The description counts as the customer's first comment; internal notes are not replies;
+    the worker's own comments never count as agent activity.
+    """
+    ordered = sorted(comments, key=lambda c: (c.created_at, c.id))
+    customer = [c for c in ordered if c.author_role == "customer" and c.public]
+    agent_public = [c for c in ordered if c.author_role == "agent" and c.public]
+    agent_any = [c for c in ordered if c.author_role == "agent"]
+    customer_texts = [c.body for c in customer] or ([ticket.description] if ticket.description else [])
+    return dataclasses.replace(
+        ticket,
+        comments=tuple(ordered),
+        comments_loaded=True,
+        unknown=ticket.unknown - COMMENT_FIELDS,
+        latest_customer_comment=customer_texts[-1] if customer_texts else "",
+        customer_comments="\n\n".join(customer_texts),
+        customer_replies=max(len(customer) - 1, 0),
+        agent_replies=len(agent_public),
+        first_agent_reply_at=agent_public[0].created_at if agent_public else None,
+        last_agent_reply_at=agent_public[-1].created_at if agent_public else None,
+        last_customer_reply_at=customer[-1].created_at if len(customer) > 1 else None,
+        last_agent_comment=agent_any[-1].body if agent_any else None,
+    )

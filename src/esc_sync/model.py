@@ -1,0 +1,249 @@
+"""The shared vocabulary: tickets as every connector normalises them, decisions, plans.
+
+Nothing here knows a vendor or does I/O. Connectors produce `Ticket`s, the engine turns a
+`Ticket` into a `Decision`, the planner turns a `Decision` into a `Plan`, connectors apply it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+# Normalised vocabularies (RULES.md "Fields").
+STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+SATISFACTION = ("good", "bad", "none")
+CLOSED_STATUSES = frozenset({"solved", "closed"})
+
+Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
+Priority = Literal["low", "normal", "high", "urgent"]
+
+# Every marker and task external id the worker writes starts with this.
+MARKER_PREFIX = "esc-sync:"
+
+
+def priority_rank(priority: str | None) -> int:
+    """Order of a priority (-1 for none), so priorities are only ever raised."""
+    return PRIORITIES.index(priority) if priority in PRIORITIES else -1
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A requester as rules see it."""
+
+    id: int | None = None
+    name: str | None = None
+    email: str | None = None
+    tags: tuple[str, ...] = ()
+    tickets_30d: int | None = None  # filled by the worker from the mirror
+    tickets_90d: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    """The requester's organization."""
+
+    id: int | None = None
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """One comment on a ticket, with who wrote it in helpdesk terms."""
+
+    id: int
+    author_id: int | None
+    body: str
+    public: bool
+    created_at: datetime
+    author_role: Literal["customer", "agent", "worker"] = "customer"
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A ticket normalised into the connector-independent model (RULES.md "Fields").
+
+    Fields that could not be known without an extra API call are `None` and treated as unknown
+    by the engine (e.g. comment text when comments were not fetched). `comments_loaded` says
+    whether comment-derived fields are authoritative.
+    """
+
+    id: int
+    subject: str = ""
+    description: str = ""
+    status: str = "open"
+    priority: str | None = None
+    type: str | None = None
+    channel: str | None = None
+    tags: tuple[str, ...] = ()
+    group: int | str | None = None  # the helpdesk's group id
+    assignee: int | str | None = None
+    tier: str | None = None  # derived from group through the profile's [groups]
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    first_agent_reply_at: datetime | None = None
+    last_customer_reply_at: datetime | None = None
+    last_agent_reply_at: datetime | None = None
+    agent_replies: int | None = None
+    customer_replies: int | None = None
+    reopens: int | None = None
+    latest_customer_comment: str | None = None
+    customer_comments: str | None = None
+    requester: Person = field(default_factory=Person)
+    organization: Organization = field(default_factory=Organization)
+    satisfaction: str = "none"
+    custom: dict[str, Any] = field(default_factory=dict)
+    # Not rule fields: what the connector and planner need.
+    comments: tuple[Comment, ...] = ()
+    comments_loaded: bool = False
+    version: str | None = None  # optimistic-concurrency stamp (Zendesk: updated_at as read)
+    external_id: str | None = None
+    is_worker_task: bool = False  # a follow-up task the worker itself created
+    last_agent_comment: str | None = None  # text of the latest agent comment (briefing history)
+    # Rule fields the connector could not know without another call (comment text, say).
+    # The engine treats them as unknown (three-valued), so it can ask for them only when needed.
+    unknown: frozenset[str] = frozenset()
+
+    def markers(self) -> set[str]:
+        """Every worker marker found in this ticket's comments."""
+        found: set[str] = set()
+        for comment in self.comments:
+            for token in comment.body.split():
+                if token.startswith(MARKER_PREFIX):
+                    found.add(token.strip("`()[],."))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One condition of a matched rule and the value that satisfied it."""
+
+    field: str
+    op: str
+    expected: Any
+    seen: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that matched, with the evidence for the audit log and the briefing."""
+
+    rule: str
+    name: str
+    escalate_to: str | None
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Response and resolution deadlines of a tier entry."""
+
+    respond_by: datetime
+    resolve_by: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One playbook step to create as a follow-up task."""
+
+    playbook: str
+    step: int  # 1-based position in the playbook
+    title: str
+    after: str  # escalated | resolved | previous
+    due: datetime | None  # None until the anchor is known (resolved steps)
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the policy wants for a ticket at `now`: the union of every matched rule."""
+
+    ticket_id: int
+    now: datetime
+    matches: list[Match] = field(default_factory=list)  # rules matched and not yet fired
+    already_fired: list[str] = field(default_factory=list)  # matched, but fired this episode
+    current_tier: str | None = None
+    target_tier: str | None = None  # set only when it is above the current tier
+    tags: list[str] = field(default_factory=list)
+    priority: str | None = None
+    status: str | None = None
+    note_template: str | None = None
+    customer_template: str | None = None
+    playbooks: list[str] = field(default_factory=list)
+    deadlines: Deadlines | None = None
+    tasks: list[TaskSpec] = field(default_factory=list)
+
+    @property
+    def matched(self) -> bool:
+        """True when at least one rule matched."""
+        return bool(self.matches)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCreate:
+    """A follow-up task to create, recognisable on re-run by its external id."""
+
+    external_id: str
+    title: str
+    body: str
+    due_at: datetime | None
+    group: int | str | None
+    parent_ticket: int
+
+
+@dataclass(slots=True)
+class TicketUpdate:
+    """Everything written to one ticket in a single request, so it lands whole or not at all."""
+
+    ticket_id: int
+    version: str | None
+    tags: tuple[str, ...] | None = None  # the full list to set (already merged)
+    group: int | str | None = None
+    priority: str | None = None
+    status: str | None = None
+    custom_fields: dict[str, Any] = field(default_factory=dict)  # profile field name -> value
+    note: str | None = None  # internal note body, carrying the markers
+    customer_message: str | None = None  # public reply
+
+    def is_empty(self) -> bool:
+        """True when the update would change nothing."""
+        return (
+            self.tags is None
+            and self.group is None
+            and self.priority is None
+            and self.status is None
+            and not self.custom_fields
+            and self.note is None
+            and self.customer_message is None
+        )
+
+
+@dataclass(slots=True)
+class Plan:
+    """The writes still missing for one ticket (empty when everything is already there)."""
+
+    ticket_id: int
+    episode: int
+    markers: list[str] = field(default_factory=list)
+    update: TicketUpdate | None = None
+    tasks: list[TaskCreate] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        """True when nothing needs to be written."""
+        return (self.update is None or self.update.is_empty()) and not self.tasks
+
+
+# Fields derived from comments: unknown until the comments are loaded, unless the connector
+# found them elsewhere (Zendesk metric sets give reply counts and the first reply time).
+COMMENT_FIELDS = frozenset(
+    {
+        "latest_customer_comment",
+        "customer_comments",
+        "agent_replies",
+        "customer_replies",
+        "first_agent_reply_at",
+        "last_agent_reply_at",
+        "last_customer_reply_at",
+    }
+)

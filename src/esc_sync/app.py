@@ -1,0 +1,63 @@
+"""Assemble a runnable worker from a config file: policy, state, audit log, connectors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from esc_sync.config import Config, load_config
+from esc_sync.connectors import build_connector
+from esc_sync.connectors.base import Connector
+from esc_sync.durations import parse_duration
+from esc_sync.policy import Policy, load_policy
+from esc_sync.state.sqlite import Store
+from esc_sync.worker.audit import AuditLog
+from esc_sync.worker.cycle import Worker
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """Everything one `esc-sync run` needs."""
+
+    config: Config
+    policy: Policy
+    store: Store
+    audit: AuditLog
+    connectors: list[Connector]
+    worker: Worker
+
+    def close(self) -> None:
+        """Release the state store."""
+        self.store.close()
+
+
+def load_policy_for(config: Config) -> Policy:
+    """The policy named by the config, with custom fields checked against every profile."""
+    custom: set[str] = set()
+    for profile in config.profiles:
+        custom |= set(profile.custom_field_names)
+    return load_policy(config.rules_path, custom_fields=custom)
+
+
+def build_app(config_path: Path | str, clock: Callable[[], datetime] = utc_now) -> App:
+    """Load and validate everything; raise ConfigError/PolicyError before touching a helpdesk."""
+    config = load_config(config_path)
+    policy = load_policy_for(config)
+    store = Store(config.state_path)
+    audit = AuditLog(config.audit_path)
+    connectors = [build_connector(p) for p in config.profiles]
+    worker = Worker(
+        policy=policy,
+        store=store,
+        audit=audit,
+        clock=clock,
+        cycle_deadline=parse_duration(config.settings.worker.cycle_deadline),
+    )
+    return App(config, policy, store, audit, connectors, worker)

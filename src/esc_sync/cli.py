@@ -1,0 +1,170 @@
+"""The command line: run, demo, sandbox, rules check, state dead-letters.
+
+Exit codes (RULES.md): 0 ok, 1 validation or rule-test failure, 2 usage error, 3 helpdesk
+unreachable or authentication refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from esc_sync import logs
+from esc_sync.errors import AuthError, ConfigError, HelpdeskError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_HELPDESK = 0, 1, 2, 3
+
+app = typer.Typer(
+    help="esc-sync: escalate helpdesk tickets by a policy kept in TOML.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+rules_app = typer.Typer(help="Check the escalation policy.", no_args_is_help=True)
+state_app = typer.Typer(help="Look into the state store.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(state_app, name="state")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The worker config file.", show_default=True)
+]
+
+
+@contextmanager
+def exits() -> Iterator[None]:
+    """Map our typed errors onto exit codes and clear messages (never a stack trace)."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except AuthError as exc:
+        err.print(f"[red]error:[/red] authentication refused: {exc}", highlight=False)
+        raise typer.Exit(EXIT_HELPDESK) from None
+    except HelpdeskError as exc:
+        err.print(f"[red]error:[/red] helpdesk unreachable or failing: {exc}", highlight=False)
+        raise typer.Exit(EXIT_HELPDESK) from None
+
+
+@app.command()
+def run(
+    config: ConfigOpt = Path("config.example.toml"),
+    once: Annotated[bool, typer.Option("--once", help="Run a single cycle, then exit.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and decide, but write nothing to the helpdesk.")
+    ] = False,
+) -> None:
+    """Run the worker: as a daemon, or one cycle with --once."""
+    from esc_sync.app import build_app
+    from esc_sync.report import print_report
+    from esc_sync.worker.daemon import Daemon
+
+    with exits():
+        application = build_app(config)
+        settings = application.config.settings
+        logs.configure(settings.log.format, settings.log.level)
+        dry = dry_run or settings.worker.dry_run
+        try:
+            for connector in application.connectors:
+                connector.check_auth()
+            if once:
+                for connector in application.connectors:
+                    report = application.worker.run_cycle(connector, dry_run=dry)
+                    print_report(out, report)
+                return
+            daemon = Daemon(
+                application.worker,
+                application.connectors,
+                interval_seconds=settings.worker.poll_every.total_seconds(),
+                dry_run=dry,
+            )
+            daemon.install_signal_handlers()
+            code = daemon.run()
+        finally:
+            application.close()
+        if code:
+            raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Sandbox port (0 picks a free one).")] = 0,
+    rules: Annotated[Path, typer.Option(help="The policy folder to run.")] = Path("rules"),
+) -> None:
+    """Start the sandbox helpdesk, show the dry-run plan, apply it, and show what changed."""
+    from esc_sync.demo import run_demo
+
+    with exits():
+        logs.configure("console", "warning")
+        run_demo(out, port=port, rules=rules)
+
+
+@app.command()
+def sandbox(
+    dialect: Annotated[str, typer.Option(help="API dialect: zendesk.")] = "zendesk",
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    tickets: Annotated[int, typer.Option(help="How many tickets to seed (at least 60).")] = 64,
+    token: Annotated[str, typer.Option(help="The API token the sandbox accepts.")] = "sandbox-token",
+) -> None:
+    """Serve a local helpdesk that speaks the vendor API, seeded with realistic tickets."""
+    if dialect != "zendesk":
+        err.print(f"[red]error:[/red] --dialect {dialect!r}: only 'zendesk' is available so far")
+        raise typer.Exit(EXIT_USAGE)
+    from esc_sync.sandbox import serve
+
+    serve(port=port, tickets=tickets, token=token)
+
+
+@rules_app.command("check")
+def rules_check(
+    path: Annotated[Path, typer.Argument(help="Policy folder or file.")] = Path("rules"),
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Also check custom fields against its profiles."),
+    ] = None,
+) -> None:
+    """Validate the policy; exit 1 listing every problem with file, rule id and field."""
+    from esc_sync.config import load_config
+    from esc_sync.policy import load_policy
+
+    with exits():
+        custom: set[str] | None = None
+        if config is not None:
+            cfg = load_config(config)
+            custom = {n for p in cfg.profiles for n in p.custom_field_names}
+        policy = load_policy(path, custom_fields=custom)
+        out.print(
+            f"[green]ok[/green]: {path}: {len(policy.rules)} rules, {len(policy.tiers)} tiers, "
+            f"{len(policy.playbooks)} playbooks, {len(policy.calendars)} calendars"
+        )
+
+
+@state_app.command("dead-letters")
+def dead_letters(config: ConfigOpt = Path("config.example.toml")) -> None:
+    """List tickets that could not be read or written, with the reason."""
+    from esc_sync.config import load_config
+    from esc_sync.state.sqlite import Store
+
+    with exits():
+        cfg = load_config(config)
+        store = Store(cfg.state_path)
+        rows = store.dead_letters()
+        store.close()
+        if not rows:
+            out.print("no dead letters")
+        for row in rows:
+            out.print(f"{row['at']}  {row['connector']}  ticket {row['ticket']}: {row['reason']}")
+
+
+def main() -> None:
+    """Entry point of the `esc-sync` command."""
+    app(prog_name="esc-sync")

@@ -1,0 +1,357 @@
+"""The embedded state store: bookmarks, the mirror, the ledger, dead letters, surge hits.
+
+Only this package speaks SQL. Live runs write in autocommit mode so every ledger intent is
+durable before the helpdesk is touched; a dry run wraps everything in one transaction that is
+rolled back at the end, so it never moves the live bookmark and never marks anything done.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from esc_sync.model import CLOSED_STATUSES, Ticket
+
+SCHEMA_VERSION = 1
+
+# Each entry migrates from version i to i + 1 (index 0 creates the schema).
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE bookmarks (
+        connector TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE mirror (
+        connector TEXT NOT NULL,
+        ticket_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        episode INTEGER NOT NULL,
+        tier TEXT,
+        requester_id INTEGER,
+        created_at TEXT,
+        updated_at TEXT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (connector, ticket_id)
+    );
+    CREATE INDEX mirror_requester ON mirror (connector, requester_id, created_at);
+    CREATE TABLE ledger (
+        connector TEXT NOT NULL,
+        ticket_id INTEGER NOT NULL,
+        episode INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('intent', 'done')),
+        detail TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (connector, ticket_id, episode, key)
+    );
+    CREATE INDEX ledger_state ON ledger (connector, state);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connector TEXT NOT NULL,
+        ticket_id INTEGER,
+        reason TEXT NOT NULL,
+        payload TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE surge_hits (
+        connector TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        ticket_id INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (connector, rule_id, ticket_id)
+    );
+    CREATE INDEX surge_window ON surge_hits (connector, rule_id, created_at);
+    """,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One recorded effect (or the intent to make it)."""
+
+    connector: str
+    ticket_id: int
+    episode: int
+    key: str
+    state: str
+    detail: dict[str, Any]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Store:
+    """SQLite-backed state for every connector of one worker."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.dry = False
+        self._migrate()
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database (0 for a new file)."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: state schema {version} is newer than this esc-sync ({SCHEMA_VERSION})"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            self.db.executescript(f"BEGIN; {MIGRATIONS[step]}; PRAGMA user_version={step + 1}; COMMIT;")
+
+    @contextmanager
+    def dry_run(self) -> Iterator[None]:
+        """Run the body in one transaction that is always rolled back."""
+        self.db.execute("BEGIN")
+        self.dry = True
+        try:
+            yield
+        finally:
+            self.dry = False
+            self.db.execute("ROLLBACK")
+
+    # -- bookmarks --------------------------------------------------------------------------
+
+    def bookmark(self, connector: str) -> str | None:
+        """The saved change-feed position of a connector."""
+        row = self.db.execute(
+            "SELECT value FROM bookmarks WHERE connector = ?", (connector,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def set_bookmark(self, connector: str, value: str, now: datetime) -> None:
+        """Move the bookmark (called only after a page is fully applied)."""
+        self.db.execute(
+            "INSERT INTO bookmarks VALUES (?, ?, ?) ON CONFLICT (connector) "
+            "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (connector, value, now.isoformat()),
+        )
+
+    # -- mirror -----------------------------------------------------------------------------
+
+    def observe(self, connector: str, ticket: Ticket) -> int:
+        """Record a ticket in the mirror and return its episode (a reopen starts a new one)."""
+        row = self.db.execute(
+            "SELECT status, episode FROM mirror WHERE connector = ? AND ticket_id = ?",
+            (connector, ticket.id),
+        ).fetchone()
+        episode = 1
+        if row is not None:
+            old_status, episode = str(row[0]), int(row[1])
+            if old_status in CLOSED_STATUSES and ticket.status not in CLOSED_STATUSES:
+                episode += 1
+        data = {
+            "priority": ticket.priority,
+            "group": ticket.group,
+            "organization": ticket.organization.id,
+            "subject": ticket.subject,
+        }
+        self.db.execute(
+            "INSERT INTO mirror VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (connector, ticket_id) DO UPDATE SET status = excluded.status, "
+            "episode = excluded.episode, tier = excluded.tier, "
+            "requester_id = excluded.requester_id, created_at = excluded.created_at, "
+            "updated_at = excluded.updated_at, data = excluded.data",
+            (
+                connector,
+                ticket.id,
+                ticket.status,
+                episode,
+                ticket.tier,
+                ticket.requester.id,
+                _iso(ticket.created_at),
+                _iso(ticket.updated_at),
+                json.dumps(data),
+            ),
+        )
+        return episode
+
+    def episode(self, connector: str, ticket_id: int) -> int:
+        """The ticket's current episode (1 when it was never seen)."""
+        row = self.db.execute(
+            "SELECT episode FROM mirror WHERE connector = ? AND ticket_id = ?",
+            (connector, ticket_id),
+        ).fetchone()
+        return int(row[0]) if row else 1
+
+    def requester_tickets(self, connector: str, requester_id: int, since: datetime) -> int:
+        """How many tickets the requester opened since `since` (from the mirror)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM mirror WHERE connector = ? AND requester_id = ? "
+            "AND created_at >= ?",
+            (connector, requester_id, since.isoformat()),
+        ).fetchone()
+        return int(row[0])
+
+    def recent_tickets(
+        self, connector: str, requester_id: int, exclude: int, limit: int = 5
+    ) -> list[dict[str, Any]]:
+        """The requester's other tickets, newest first, for the briefing's history."""
+        rows = self.db.execute(
+            "SELECT ticket_id, status, created_at, data FROM mirror WHERE connector = ? "
+            "AND requester_id = ? AND ticket_id != ? ORDER BY created_at DESC LIMIT ?",
+            (connector, requester_id, exclude, limit),
+        ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "status": r[1],
+                "created_at": r[2],
+                "subject": json.loads(r[3]).get("subject", ""),
+            }
+            for r in rows
+        ]
+
+    def mirror_count(self, connector: str) -> int:
+        """Tickets in the mirror."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM mirror WHERE connector = ?", (connector,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- surge ------------------------------------------------------------------------------
+
+    def set_surge_hit(
+        self, connector: str, rule_id: str, ticket_id: int, created_at: datetime | None, hit: bool
+    ) -> bool:
+        """Add or remove a ticket from a surge rule's hits; True when it was newly added."""
+        if not hit or created_at is None:
+            self.db.execute(
+                "DELETE FROM surge_hits WHERE connector = ? AND rule_id = ? AND ticket_id = ?",
+                (connector, rule_id, ticket_id),
+            )
+            return False
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO surge_hits VALUES (?, ?, ?, ?)",
+            (connector, rule_id, ticket_id, created_at.isoformat()),
+        )
+        return cur.rowcount > 0
+
+    def surge_hits(
+        self, connector: str, rule_id: str, start: datetime, end: datetime
+    ) -> list[tuple[int, datetime]]:
+        """(ticket id, created_at) of a rule's hits with created_at in [start, end]."""
+        rows = self.db.execute(
+            "SELECT ticket_id, created_at FROM surge_hits WHERE connector = ? AND rule_id = ? "
+            "AND created_at >= ? AND created_at <= ? ORDER BY created_at",
+            (connector, rule_id, start.isoformat(), end.isoformat()),
+        ).fetchall()
+        return [(int(r[0]), datetime.fromisoformat(r[1])) for r in rows]
+
+    # -- ledger -----------------------------------------------------------------------------
+
+    def ledger(self, connector: str, ticket_id: int, episode: int) -> dict[str, LedgerEntry]:
+        """Every ledger entry of a ticket's episode, by key."""
+        rows = self.db.execute(
+            "SELECT key, state, detail FROM ledger WHERE connector = ? AND ticket_id = ? "
+            "AND episode = ?",
+            (connector, ticket_id, episode),
+        ).fetchall()
+        return {
+            r[0]: LedgerEntry(connector, ticket_id, episode, r[0], r[1], json.loads(r[2]))
+            for r in rows
+        }
+
+    def record_intent(
+        self, connector: str, ticket_id: int, episode: int, key: str, detail: dict[str, Any], now: datetime
+    ) -> None:
+        """Write down what is about to be written, before writing it."""
+        self.db.execute(
+            "INSERT INTO ledger VALUES (?, ?, ?, ?, 'intent', ?, ?, ?) "
+            "ON CONFLICT (connector, ticket_id, episode, key) DO UPDATE SET state = 'intent', "
+            "detail = excluded.detail, updated_at = excluded.updated_at",
+            (connector, ticket_id, episode, key, json.dumps(detail), now.isoformat(), now.isoformat()),
+        )
+
+    def record_done(
+        self,
+        connector: str,
+        ticket_id: int,
+        episode: int,
+        key: str,
+        now: datetime,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Mark an intent as applied (merging `extra` into its detail)."""
+        row = self.db.execute(
+            "SELECT detail FROM ledger WHERE connector = ? AND ticket_id = ? AND episode = ? "
+            "AND key = ?",
+            (connector, ticket_id, episode, key),
+        ).fetchone()
+        detail = json.loads(row[0]) if row else {}
+        detail.update(extra or {})
+        self.db.execute(
+            "INSERT INTO ledger VALUES (?, ?, ?, ?, 'done', ?, ?, ?) "
+            "ON CONFLICT (connector, ticket_id, episode, key) DO UPDATE SET state = 'done', "
+            "detail = excluded.detail, updated_at = excluded.updated_at",
+            (connector, ticket_id, episode, key, json.dumps(detail), now.isoformat(), now.isoformat()),
+        )
+
+    def forget_intents(self, connector: str, ticket_id: int, episode: int) -> None:
+        """Drop a ticket's open intents: the write they announced did not land."""
+        self.db.execute(
+            "DELETE FROM ledger WHERE connector = ? AND ticket_id = ? AND episode = ? "
+            "AND state = 'intent'",
+            (connector, ticket_id, episode),
+        )
+
+    def open_intents(self, connector: str) -> list[LedgerEntry]:
+        """Intents without an outcome: a crash happened between announcing and recording."""
+        rows = self.db.execute(
+            "SELECT ticket_id, episode, key, state, detail FROM ledger WHERE connector = ? "
+            "AND state = 'intent' ORDER BY ticket_id, episode, key",
+            (connector,),
+        ).fetchall()
+        return [LedgerEntry(connector, r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def ledger_count(self, connector: str, state: str = "done") -> int:
+        """How many ledger entries are in a state."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM ledger WHERE connector = ? AND state = ?", (connector, state)
+        ).fetchone()
+        return int(row[0])
+
+    # -- dead letters -----------------------------------------------------------------------
+
+    def dead_letter(
+        self, connector: str, ticket_id: int | None, reason: str, payload: Any, now: datetime
+    ) -> None:
+        """Record a ticket that could not be read or written, with why."""
+        self.db.execute(
+            "INSERT INTO dead_letters (connector, ticket_id, reason, payload, at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (connector, ticket_id, reason, json.dumps(payload, default=str), now.isoformat()),
+        )
+
+    def dead_letters(self, connector: str | None = None) -> list[dict[str, Any]]:
+        """Recorded dead letters, oldest first."""
+        sql = "SELECT id, connector, ticket_id, reason, at FROM dead_letters"
+        args: tuple[Any, ...] = ()
+        if connector:
+            sql += " WHERE connector = ?"
+            args = (connector,)
+        rows = self.db.execute(sql + " ORDER BY id", args).fetchall()
+        keys = ("id", "connector", "ticket", "reason", "at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -1,0 +1,532 @@
+"""One cycle: read a page -> mirror -> evaluate -> plan -> apply (or record) -> bookmark.
+
+The bookmark moves only after every ticket of a page is evaluated and applied. Live writes are
+announced in the ledger before they are sent and recorded after; `recover` settles announcements
+left open by a crash by reading the ticket before anything is written again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from esc_sync.connectors.base import Connector, Page
+from esc_sync.errors import ConflictError, SkippableError
+from esc_sync.model import CLOSED_STATUSES, MARKER_PREFIX, Decision, Plan, TaskCreate, Ticket
+from esc_sync.policy import EvalContext, Policy
+from esc_sync.state.sqlite import Store
+from esc_sync.worker.audit import AuditLog, decision_record
+from esc_sync.worker.planner import History, build_plan, iso, task_external_id
+
+log = structlog.get_logger("esc_sync.worker")
+
+MAX_CONFLICT_RETRIES = 3
+
+
+@dataclass(slots=True)
+class PlannedRow:
+    """One ticket's plan, for the dry-run table and the demo."""
+
+    ticket: int
+    subject: str
+    rules: list[str]
+    tier_from: str | None
+    tier_to: str | None
+    respond_by: str | None
+    resolve_by: str | None
+    tasks: int
+    outcome: str
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle read, decided and wrote."""
+
+    connector: str
+    dry_run: bool
+    pages: int = 0
+    tickets_read: int = 0
+    matched: int = 0
+    updates: int = 0
+    tasks_created: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    recovered: int = 0
+    rules: Counter[str] = field(default_factory=Counter)
+    tiers: Counter[str] = field(default_factory=Counter)
+    rows: list[PlannedRow] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    stopped_early: bool = False
+
+
+class Worker:
+    """Runs cycles for connectors with one policy, state store and audit log."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        store: Store,
+        audit: AuditLog,
+        clock: Callable[[], datetime],
+        cycle_deadline: timedelta = timedelta(minutes=10),
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.cycle_deadline = cycle_deadline
+        self.should_stop = should_stop
+
+    # -- the cycle ----------------------------------------------------------------------------
+
+    def run_cycle(self, connector: Connector, *, dry_run: bool = False) -> CycleReport:
+        """Read every changed ticket since the bookmark and act on it (or record, when dry)."""
+        report = CycleReport(connector=connector.name, dry_run=dry_run)
+        before = Counter(connector.calls)
+        if dry_run:
+            with self.store.dry_run():
+                self._read_and_act(connector, report)
+        else:
+            self.recover(connector, report)
+            self._read_and_act(connector, report)
+        report.calls = Counter(connector.calls)
+        report.calls.subtract(before)
+        report.calls = +report.calls
+        return report
+
+    def _read_and_act(self, connector: Connector, report: CycleReport) -> None:
+        started = self.clock()
+        name = connector.name
+        bookmark = self.store.bookmark(name)
+        start = started - connector.profile.start_window
+        for page in connector.iter_changes(bookmark, start):
+            self._process_page(connector, page, report)
+            report.pages += 1
+            if not report.dry_run:
+                self.store.set_bookmark(name, page.bookmark, self.clock())
+            if self.should_stop() or self.clock() - started > self.cycle_deadline:
+                report.stopped_early = not page.end_of_stream
+                break
+
+    def _process_page(self, connector: Connector, page: Page, report: CycleReport) -> None:
+        now = self.clock()
+        name = connector.name
+        for rec in page.skipped:
+            report.skipped += 1
+            log.warning("ticket skipped", connector=name, ticket=rec.ticket_id, reason=rec.reason)
+            self.store.dead_letter(name, rec.ticket_id, rec.reason, rec.payload, now)
+            self.audit.write(
+                {"at": iso(now), "connector": name, "ticket": rec.ticket_id,
+                 "dry_run": report.dry_run, "outcome": "skipped", "error": rec.reason}
+            )
+        tickets = [t for t in page.tickets if not t.is_worker_task]
+        report.tickets_read += len(tickets)
+        for ticket in tickets:
+            self.store.observe(name, ticket)
+        tickets = [self._enrich(name, t, now) for t in tickets]
+        touched_rules = self._record_surge_hits(name, tickets, now)
+        handled: set[int] = set()
+        for ticket in tickets:
+            if self.should_stop():
+                break
+            self._handle(connector, ticket, now, report)
+            handled.add(ticket.id)
+        self._surge_backfill(connector, touched_rules, handled, now, report)
+
+    # -- one ticket ---------------------------------------------------------------------------
+
+    def _enrich(self, name: str, ticket: Ticket, now: datetime) -> Ticket:
+        """Add what the mirror knows: the requester's recent tickets."""
+        rid = ticket.requester.id
+        if rid is None:
+            return ticket
+        requester = dataclasses.replace(
+            ticket.requester,
+            tickets_30d=self.store.requester_tickets(name, rid, now - timedelta(days=30)),
+            tickets_90d=self.store.requester_tickets(name, rid, now - timedelta(days=90)),
+        )
+        return dataclasses.replace(ticket, requester=requester)
+
+    def _context(self, name: str, ticket: Ticket, episode: int) -> tuple[EvalContext, set[str]]:
+        """The evaluation context: rules fired this episode and surge neighbours."""
+        ledger = self.store.ledger(name, ticket.id, episode)
+        fired = {k[5:] for k, e in ledger.items() if k.startswith("rule:") and e.state == "done"}
+        if ticket.comments_loaded:
+            fired |= _fired_from_markers(ticket.markers(), episode)
+        surge: dict[str, list[datetime]] = {}
+        for rule_id, within in self._surge_rules().items():
+            if ticket.created_at is None:
+                continue
+            hits = self.store.surge_hits(
+                name, rule_id, ticket.created_at - within, ticket.created_at + within
+            )
+            if any(tid == ticket.id for tid, _ in hits):
+                surge[rule_id] = [at for _, at in hits]
+        done = {k for k, e in ledger.items() if e.state == "done"}
+        return EvalContext(fired=frozenset(fired), surge_times=surge), done | {
+            f"rule:{r}" for r in fired
+        }
+
+    def _decide(
+        self, connector: Connector, ticket: Ticket, now: datetime
+    ) -> tuple[Ticket, int, Decision, Plan]:
+        """Evaluate a ticket (loading comments only if a rule needs them) and plan its writes."""
+        name = connector.name
+        episode = self.store.episode(name, ticket.id)
+        ctx, done = self._context(name, ticket, episode)
+        if not ticket.comments_loaded and self.policy.needs_comments(ticket, now, ctx):
+            ticket = connector.load_comments(ticket)
+            ctx, done = self._context(name, ticket, episode)
+        decision = self.policy.evaluate(ticket, now, ctx)
+        history = History()
+        if decision.matches and ticket.requester.id is not None:
+            history = History(
+                prior_tickets=max((ticket.requester.tickets_90d or 1) - 1, 0),
+                recent_tickets=tuple(
+                    self.store.recent_tickets(name, ticket.requester.id, ticket.id)
+                ),
+            )
+        plan = build_plan(
+            connector=name,
+            profile=connector.profile,
+            policy=self.policy,
+            ticket=ticket,
+            decision=decision,
+            episode=episode,
+            done_keys=done,
+            history=history,
+        )
+        self._add_resolved_tasks(connector, ticket, episode, plan, now)
+        return ticket, episode, decision, plan
+
+    def _handle(
+        self, connector: Connector, ticket: Ticket, now: datetime, report: CycleReport
+    ) -> None:
+        """Decide, then apply or record, retrying on a concurrent change."""
+        name = connector.name
+        try:
+            for attempt in range(MAX_CONFLICT_RETRIES + 1):
+                ticket, episode, decision, plan = self._decide(connector, ticket, now)
+                if plan.is_empty():
+                    self._audit(connector, report, episode, decision, None, "no-change", [], [])
+                    return
+                if report.dry_run:
+                    self._audit(
+                        connector, report, episode, decision, plan, "dry-run", [],
+                        _calls_for(plan),
+                    )
+                    self._row(report, ticket, decision, plan, "dry-run")
+                    return
+                try:
+                    made = self._apply(connector, ticket, plan, decision, now, report)
+                except ConflictError:
+                    report.conflicts += 1
+                    log.info("ticket changed meanwhile; re-reading", connector=name,
+                             ticket=ticket.id, attempt=attempt + 1)
+                    ticket = self._enrich(name, connector.fetch_ticket(ticket.id), now)
+                    self.store.observe(name, ticket)
+                    continue
+                self._audit(connector, report, episode, decision, plan, "applied", made, [])
+                self._row(report, ticket, decision, plan, "applied")
+                return
+            raise SkippableError(
+                f"ticket {ticket.id} kept changing during {MAX_CONFLICT_RETRIES} re-reads",
+                ticket_id=ticket.id,
+            )
+        except SkippableError as exc:
+            report.skipped += 1
+            log.warning("ticket skipped", connector=name, ticket=ticket.id, reason=str(exc))
+            self.store.dead_letter(name, ticket.id, str(exc), None, now)
+            self.audit.write({"at": iso(now), "connector": name, "ticket": ticket.id,
+                              "dry_run": report.dry_run, "outcome": "skipped",
+                              "error": str(exc)})
+
+    def _apply(
+        self,
+        connector: Connector,
+        ticket: Ticket,
+        plan: Plan,
+        decision: Decision,
+        now: datetime,
+        report: CycleReport,
+    ) -> list[str]:
+        """Announce, write, record: one update for the ticket, then each task."""
+        name, episode, store = connector.name, plan.episode, self.store
+        update = plan.update
+        reply = update.customer_message if update else None
+        fired = [m.rule for m in decision.matches if m.rule in _rules_of(plan.markers)]
+        for rule, mark in zip(fired, plan.markers, strict=True):
+            store.record_intent(name, ticket.id, episode, f"rule:{rule}", {
+                "marker": mark, "tier": decision.target_tier, "playbooks": decision.playbooks,
+            }, now)
+        if reply:
+            store.record_intent(name, ticket.id, episode, "reply", {"message": reply}, now)
+        for task in plan.tasks:
+            store.record_intent(name, ticket.id, episode, f"task:{task.external_id}",
+                                _task_detail(task), now)
+        made: list[str] = []
+        version = ticket.version
+        if update is not None and not update.is_empty():
+            main = dataclasses.replace(update, customer_message=None)
+            try:
+                version = connector.apply_update(main)
+            except (ConflictError, SkippableError):
+                store.forget_intents(name, ticket.id, episode)
+                raise
+            made.append(f"PUT ticket {ticket.id}")
+            report.updates += 1
+            for rule in fired:
+                store.record_done(name, ticket.id, episode, f"rule:{rule}", self.clock())
+        if reply:
+            self._send_reply(connector, ticket.id, version, reply)
+            store.record_done(name, ticket.id, episode, "reply", self.clock())
+            made.append(f"PUT ticket {ticket.id} (public reply)")
+        for task in plan.tasks:
+            task_id = connector.create_task(task)
+            store.record_done(name, ticket.id, episode, f"task:{task.external_id}",
+                              self.clock(), {"task_id": task_id})
+            report.tasks_created += 1
+            made.append(f"POST task {task.external_id} -> {task_id}")
+        return made
+
+    def _send_reply(
+        self, connector: Connector, ticket_id: int, version: str | None, message: str
+    ) -> None:
+        """Post the customer message; on a concurrent change re-read the stamp once."""
+        from esc_sync.model import TicketUpdate
+
+        try:
+            connector.apply_update(
+                TicketUpdate(ticket_id=ticket_id, version=version, customer_message=message)
+            )
+        except ConflictError:
+            fresh = connector.fetch_ticket(ticket_id)
+            connector.apply_update(
+                TicketUpdate(ticket_id=ticket_id, version=fresh.version, customer_message=message)
+            )
+
+    # -- playbook steps anchored on resolution ------------------------------------------------
+
+    def _add_resolved_tasks(
+        self, connector: Connector, ticket: Ticket, episode: int, plan: Plan, now: datetime
+    ) -> None:
+        """When an escalated ticket is solved, plan its follow-up and review steps."""
+        if ticket.status not in CLOSED_STATUSES:
+            return
+        ledger = self.store.ledger(connector.name, ticket.id, episode)
+        escalations = [
+            e for k, e in ledger.items()
+            if k.startswith("rule:") and e.state == "done" and e.detail.get("tier")
+        ]
+        if not escalations:
+            return
+        last = escalations[-1].detail
+        tier = str(last["tier"])
+        resolved_at = ticket.updated_at or now
+        for spec in self.policy.resolved_tasks(list(last.get("playbooks") or []), resolved_at):
+            ext = task_external_id(connector.name, ticket.id, episode, spec)
+            if f"task:{ext}" in ledger:
+                continue
+            plan.tasks.append(TaskCreate(
+                external_id=ext,
+                title=f"[#{ticket.id}] {spec.title}",
+                body=(f"Follow-up for ticket #{ticket.id} ({ticket.subject}), solved "
+                      f"{iso(resolved_at)}. Step {spec.step} of playbook {spec.playbook}: "
+                      f"{spec.title}. Due {iso(spec.due)}.\n\n{ext}"),
+                due_at=spec.due,
+                group=connector.profile.groups.get(tier),
+                parent_ticket=ticket.id,
+            ))
+
+    # -- surge ------------------------------------------------------------------------------
+
+    def _surge_rules(self) -> dict[str, timedelta]:
+        """Surge rule ids and their window lengths."""
+        return self.policy.surge_windows()
+
+    def _record_surge_hits(self, name: str, tickets: Iterable[Ticket], now: datetime) -> set[str]:
+        """Keep each surge rule's hit list current; return the rules that gained hits."""
+        rules = self._surge_rules()
+        if not rules:
+            return set()
+        touched: set[str] = set()
+        for ticket in tickets:
+            hits = set(self.policy.surge_candidates(ticket, now))
+            for rule_id in rules:
+                if self.store.set_surge_hit(
+                    name, rule_id, ticket.id, ticket.created_at, rule_id in hits
+                ):
+                    touched.add(rule_id)
+        return touched
+
+    def _surge_backfill(
+        self,
+        connector: Connector,
+        rules: set[str],
+        handled: set[int],
+        now: datetime,
+        report: CycleReport,
+    ) -> None:
+        """Earlier hits of a surge that has just reached its threshold fire too."""
+        windows = self._surge_rules()
+        name = connector.name
+        pending: set[int] = set()
+        for rule_id in rules:
+            hits = self.store.surge_hits(name, rule_id, now - timedelta(days=3650), now)
+            for tid, _ in hits:
+                if tid in handled:
+                    continue
+                episode = self.store.episode(name, tid)
+                if f"rule:{rule_id}" in self.store.ledger(name, tid, episode):
+                    continue
+                within = windows[rule_id]
+                times = [at for _, at in hits]
+                mine = next(at for t, at in hits if t == tid)
+                if _window_count(times, mine, within) >= self.policy.surge_threshold(rule_id):
+                    pending.add(tid)
+        if not pending:
+            return
+        for ticket in connector.fetch_tickets(sorted(pending)):
+            self.store.observe(name, ticket)
+            self._handle(connector, self._enrich(name, ticket, now), now, report)
+
+    # -- recovery -----------------------------------------------------------------------------
+
+    def recover(self, connector: Connector, report: CycleReport) -> None:
+        """Settle intents left open by a crash: read the ticket, finish or forget the write."""
+        name = connector.name
+        by_ticket: dict[tuple[int, int], list[Any]] = {}
+        for entry in self.store.open_intents(name):
+            by_ticket.setdefault((entry.ticket_id, entry.episode), []).append(entry)
+        for (ticket_id, episode), entries in by_ticket.items():
+            try:
+                self._recover_ticket(connector, ticket_id, episode, entries)
+                report.recovered += 1
+            except SkippableError as exc:
+                self.store.forget_intents(name, ticket_id, episode)
+                self.store.dead_letter(name, ticket_id, f"recovery: {exc}", None, self.clock())
+
+    def _recover_ticket(
+        self, connector: Connector, ticket_id: int, episode: int, entries: list[Any]
+    ) -> None:
+        """Recover one ticket's open intents."""
+        name, store = connector.name, self.store
+        rules = [e for e in entries if e.key.startswith("rule:")]
+        ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
+        if rules:
+            markers = ticket.markers()
+            if not all(e.detail.get("marker") in markers for e in rules):
+                log.info("write did not land before the crash; it will be planned again",
+                         connector=name, ticket=ticket_id)
+                store.forget_intents(name, ticket_id, episode)
+                return
+            for e in rules:
+                store.record_done(name, ticket_id, episode, e.key, self.clock())
+        for e in entries:
+            if e.key == "reply":
+                message = str(e.detail["message"]).strip()
+                sent = any(
+                    c.public and c.author_role == "worker" and c.body.strip() == message
+                    for c in ticket.comments
+                )
+                if not sent:
+                    self._send_reply(connector, ticket_id, ticket.version, message)
+                store.record_done(name, ticket_id, episode, e.key, self.clock())
+            elif e.key.startswith("task:"):
+                task = TaskCreate(**{
+                    **e.detail,
+                    "due_at": datetime.fromisoformat(e.detail["due_at"])
+                    if e.detail.get("due_at") else None,
+                })
+                task_id = connector.find_task(task.external_id) or connector.create_task(task)
+                store.record_done(name, ticket_id, episode, e.key, self.clock(),
+                                  {"task_id": task_id})
+        log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _audit(
+        self,
+        connector: Connector,
+        report: CycleReport,
+        episode: int,
+        decision: Decision,
+        plan: Plan | None,
+        outcome: str,
+        made: list[str],
+        withheld: list[str],
+    ) -> None:
+        if decision.matches:
+            report.matched += 1
+            for m in decision.matches:
+                report.rules[m.rule] += 1
+            if decision.target_tier and plan is not None and not plan.is_empty():
+                report.tiers[decision.target_tier] += 1
+        self.audit.write(decision_record(
+            connector=connector.name, dry_run=report.dry_run, episode=episode,
+            decision=decision, plan=plan, outcome=outcome, calls_made=made,
+            calls_withheld=withheld, at=self.clock(),
+        ))
+
+    def _row(
+        self, report: CycleReport, ticket: Ticket, decision: Decision, plan: Plan, outcome: str
+    ) -> None:
+        d = decision.deadlines
+        report.rows.append(PlannedRow(
+            ticket=ticket.id, subject=ticket.subject,
+            rules=[m.rule for m in decision.matches],
+            tier_from=decision.current_tier, tier_to=decision.target_tier,
+            respond_by=iso(d.respond_by) if d else None,
+            resolve_by=iso(d.resolve_by) if d else None,
+            tasks=len(plan.tasks), outcome=outcome,
+        ))
+
+
+def _rules_of(markers: list[str]) -> list[str]:
+    """Rule ids named by markers `esc-sync:<rule>:<tier>:ep<N>`."""
+    return [m[len(MARKER_PREFIX):].split(":")[0] for m in markers]
+
+
+def _fired_from_markers(markers: set[str], episode: int) -> set[str]:
+    """Rules whose marker for this episode is already on the ticket."""
+    fired = set()
+    for m in markers:
+        parts = m[len(MARKER_PREFIX):].split(":")
+        if len(parts) == 3 and parts[2] == f"ep{episode}":
+            fired.add(parts[0])
+    return fired
+
+
+def _window_count(times: list[datetime], at: datetime, within: timedelta) -> int:
+    """The most hits in any window of length `within` that contains `at`."""
+    best = 0
+    for start in times:
+        if start <= at <= start + within:
+            best = max(best, sum(1 for t in times if start <= t <= start + within))
+    return best
+
+
+def _task_detail(task: TaskCreate) -> dict[str, Any]:
+    """A task as JSON, for the ledger (enough to re-create it after a crash)."""
+    detail = dataclasses.asdict(task)
+    detail["due_at"] = task.due_at.isoformat() if task.due_at else None
+    return detail
+
+
+def _calls_for(plan: Plan) -> list[str]:
+    """The writes a dry run withholds."""
+    calls = []
+    if plan.update is not None and not plan.update.is_empty():
+        calls.append(f"PUT ticket {plan.ticket_id}")
+        if plan.update.customer_message:
+            calls.append(f"PUT ticket {plan.ticket_id} (public reply)")
+    calls.extend(f"POST task {t.external_id}" for t in plan.tasks)
+    return calls

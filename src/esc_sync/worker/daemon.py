@@ -1,0 +1,99 @@
+"""The daemon loop: cycles on a schedule, never overlapping, stopping cleanly on a signal.
+
+Shaped like Home Assistant's update coordinator: the next cycle is scheduled only after the
+current one ends; a failure is logged once when it starts and once when it recovers.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+import schedule
+import structlog
+
+from esc_sync.connectors.base import Connector
+from esc_sync.errors import AuthError, HelpdeskError
+from esc_sync.worker.cycle import CycleReport, Worker
+
+log = structlog.get_logger("esc_sync.daemon")
+
+
+class Daemon:
+    """Runs a worker's cycles for several connectors until told to stop."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        connectors: Sequence[Connector],
+        *,
+        interval_seconds: float,
+        dry_run: bool = False,
+        on_cycle: Callable[[CycleReport], None] | None = None,
+    ) -> None:
+        self.worker = worker
+        self.connectors = list(connectors)
+        self.interval = max(interval_seconds, 1.0)
+        self.dry_run = dry_run
+        self.on_cycle = on_cycle
+        self.stopping = threading.Event()
+        self.failing: dict[str, bool] = {}
+        self.stopped: set[str] = set()
+        self.scheduler = schedule.Scheduler()
+        worker.should_stop = self.stopping.is_set
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """Finish the current ticket and exit (signal handler)."""
+        if not self.stopping.is_set():
+            log.info("stop requested; finishing the current ticket", signal=signum)
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the daemon cleanly."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def tick(self) -> None:
+        """One cycle for every connector still running."""
+        for connector in self.connectors:
+            if connector.name in self.stopped or self.stopping.is_set():
+                continue
+            self._cycle(connector)
+
+    def _cycle(self, connector: Connector) -> None:
+        name = connector.name
+        try:
+            report = self.worker.run_cycle(connector, dry_run=self.dry_run)
+        except AuthError as exc:
+            log.error("authentication refused; stopping this connector", connector=name,
+                      status=exc.status, error=str(exc))
+            self.stopped.add(name)
+            return
+        except HelpdeskError as exc:
+            if not self.failing.get(name):
+                log.error("cycle failed; will retry", connector=name, error=str(exc))
+            self.failing[name] = True
+            return
+        if self.failing.get(name):
+            log.info("cycle recovered", connector=name)
+        self.failing[name] = False
+        log.info("cycle done", connector=name, read=report.tickets_read, matched=report.matched,
+                 updates=report.updates, tasks=report.tasks_created, skipped=report.skipped,
+                 calls=sum(report.calls.values()))
+        if self.on_cycle:
+            self.on_cycle(report)
+
+    def run(self) -> int:
+        """Run until stopped; 3 when every connector was stopped by an auth failure."""
+        self.scheduler.every(self.interval).seconds.do(self.tick)
+        self.tick()
+        while not self.stopping.is_set():
+            if self.connectors and len(self.stopped) == len(self.connectors):
+                return 3
+            self.scheduler.run_pending()
+            idle = self.scheduler.idle_seconds
+            self.stopping.wait(min(max(idle or 0.0, 0.05), 1.0))
+        log.info("stopped cleanly")
+        return 0

@@ -1,0 +1,152 @@
+"""The CLI against the sandbox over real HTTP, the way an admin runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from esc_sync.demo import write_demo_config
+from esc_sync.sandbox import Sandbox
+
+pytestmark = pytest.mark.integration
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+TOKEN = "itest-token-7f3a9c"
+GROUPS = {"t1": 360000001, "t2": 360000002, "t3": 360000003, "t4": 360000004}
+
+
+@pytest.fixture()
+def box() -> Iterator[Sandbox]:
+    """A fresh sandbox on a free port."""
+    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture()
+def config(box: Sandbox, tmp_path: Path) -> Path:
+    """A worker config pointing at the sandbox."""
+    return write_demo_config(tmp_path, box.url, RULES)
+
+
+def esc_sync(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a child process."""
+    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": token}
+    return subprocess.run(
+        [sys.executable, "-m", "esc_sync", *args], capture_output=True, text=True, env=env,
+        timeout=300, check=False,
+    )
+
+
+def api_requests(box: Sandbox) -> list[dict[str, Any]]:
+    """Requests the helpdesk API received (the sandbox's own admin calls excluded)."""
+    log = requests.get(f"{box.url}/__sandbox/requests", timeout=10).json()
+    return [r for r in log if not r["path"].startswith("/__sandbox")]
+
+
+def stored(box: Sandbox, ticket_id: int) -> dict[str, Any]:
+    """The sandbox's full record of a ticket."""
+    got = requests.get(f"{box.url}/__sandbox/tickets/{ticket_id}", timeout=10).json()
+    return got.get("ticket", got)  # type: ignore[no-any-return]
+
+
+def expectations(box: Sandbox) -> dict[int, dict[str, Any]]:
+    """The seed's expected outcome per ticket."""
+    raw = requests.get(f"{box.url}/__sandbox/expectations", timeout=10).json()
+    return {int(k): v for k, v in raw.items()}
+
+
+def worker_notes(ticket: dict[str, Any]) -> list[str]:
+    """Bodies of the internal notes the worker wrote."""
+    return [c["body"] for c in ticket.get("comments", [])
+            if not c.get("public") and "esc-sync:" in c.get("body", "")]
+
+
+def test_dry_run_sends_only_get_requests(box: Sandbox, config: Path) -> None:
+    before = {tid: stored(box, tid) for tid in expectations(box)}
+
+    result = esc_sync("run", "--config", str(config), "--once", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    methods = {r["method"] for r in api_requests(box)}
+    assert methods == {"GET"}
+    assert "planned, not sent" in result.stdout
+    after = {tid: stored(box, tid) for tid in before}
+    assert after == before
+
+
+def test_live_run_escalates_every_expected_ticket_and_leaves_decoys(
+    box: Sandbox, config: Path
+) -> None:
+    expected = expectations(box)
+    assert len(expected) >= 60
+
+    result = esc_sync("run", "--config", str(config), "--once")
+
+    assert result.returncode == 0, result.stderr
+    for tid, want in expected.items():
+        ticket = stored(box, tid)
+        notes = worker_notes(ticket)
+        if not want["rules"]:
+            assert notes == [], f"decoy ticket {tid} was touched"
+            assert not any(t.startswith("esc-") for t in ticket["tags"]), tid
+            continue
+        assert len(notes) == 1, f"ticket {tid}: expected one briefing, got {len(notes)}"
+        for rule in want["rules"]:
+            assert f"esc-sync:{rule}:" in notes[0], f"ticket {tid}: no marker for {rule}"
+        if want.get("tier"):
+            assert ticket["group_id"] == GROUPS[want["tier"]], tid
+
+
+def test_second_run_makes_no_writes(box: Sandbox, config: Path) -> None:
+    first = esc_sync("run", "--config", str(config), "--once")
+    assert first.returncode == 0, first.stderr
+    tasks_before = [r for r in api_requests(box) if r["method"] == "POST"]
+    requests.delete(f"{box.url}/__sandbox/requests", timeout=10)
+
+    second = esc_sync("run", "--config", str(config), "--once")
+
+    assert second.returncode == 0, second.stderr
+    writes = [r for r in api_requests(box) if r["method"] != "GET"]
+    assert writes == []
+    assert tasks_before, "the first run created follow-up tasks"
+
+
+def test_refused_token_exits_3_without_leaking_it(box: Sandbox, config: Path) -> None:
+    result = esc_sync("run", "--config", str(config), "--once", token="wrong-secret-123")
+
+    assert result.returncode == 3
+    assert "authentication refused" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "wrong-secret-123" not in result.stderr + result.stdout
+
+
+def test_rate_limit_and_server_errors_are_ridden_out(box: Sandbox, config: Path) -> None:
+    for kind in ("429", "503"):
+        requests.post(f"{box.url}/__sandbox/faults",
+                      json={"kind": kind, "count": 1, "path": "incremental"}, timeout=10)
+
+    result = esc_sync("run", "--config", str(config), "--once")
+
+    assert result.returncode == 0, result.stderr
+    statuses = [r["status"] for r in api_requests(box) if "incremental" in r["path"]]
+    assert 429 in statuses and 503 in statuses and statuses[-1] == 200
+
+
+def test_invalid_policy_exits_1_naming_the_problem(tmp_path: Path, box: Sandbox) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bad.toml").write_text(
+        '[[rules]]\nid = "vip-urgent"\nwhen.all = [{ field = "prioity", eq = "urgent" }]\n'
+        'then.tags = ["x"]\n'
+    )
+    result = esc_sync("rules", "check", str(rules))
+
+    assert result.returncode == 1
+    assert 'rule "vip-urgent"' in result.stderr and "prioity" in result.stderr

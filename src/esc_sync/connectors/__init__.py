@@ -1,1 +1,30 @@
-"""esc-sync."""
+"""Connectors: the only code that speaks HTTP to a helpdesk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import requests
+
+from esc_sync.config import ConnectorProfile
+from esc_sync.connectors.base import Connector
+from esc_sync.errors import ConfigError
+
+
+def build_connector(
+    profile: ConnectorProfile,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Connector:
+    """The connector for a profile's helpdesk type."""
+    if profile.type == "zendesk":
+        from esc_sync.connectors.zendesk import ZendeskConnector
+
+        return ZendeskConnector(profile, session=session, sleep=sleep)
+    raise ConfigError(
+        f"{profile.path or profile.name}: type: no {profile.type} connector is available yet"
+    )
+
+
+__all__ = ["Connector", "build_connector"]

@@ -77,7 +77,9 @@ def derive_comment_fields(ticket: Ticket, comments: Iterable[Comment]) -> Ticket
     customer = [c for c in ordered if c.author_role == "customer" and c.public]
     agent_public = [c for c in ordered if c.author_role == "agent" and c.public]
     agent_any = [c for c in ordered if c.author_role == "agent"]
-    customer_texts = [c.body for c in customer] or ([ticket.description] if ticket.description else [])
+    customer_texts = [c.body for c in customer] or (
+        [ticket.description] if ticket.description else []
+    )
     return dataclasses.replace(
         ticket,
         comments=tuple(ordered),

@@ -116,10 +116,13 @@ class Store:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise RuntimeError(
-                f"{self.path}: state schema {version} is newer than this esc-sync ({SCHEMA_VERSION})"
+                f"{self.path}: state schema {version} is newer than this esc-sync "
+                f"({SCHEMA_VERSION})"
             )
         for step in range(version, SCHEMA_VERSION):
-            self.db.executescript(f"BEGIN; {MIGRATIONS[step]}; PRAGMA user_version={step + 1}; COMMIT;")
+            self.db.executescript(
+                f"BEGIN; {MIGRATIONS[step]}; PRAGMA user_version={step + 1}; COMMIT;"
+            )
 
     @contextmanager
     def dry_run(self) -> Iterator[None]:
@@ -275,14 +278,28 @@ class Store:
         }
 
     def record_intent(
-        self, connector: str, ticket_id: int, episode: int, key: str, detail: dict[str, Any], now: datetime
+        self,
+        connector: str,
+        ticket_id: int,
+        episode: int,
+        key: str,
+        detail: dict[str, Any],
+        now: datetime,
     ) -> None:
         """Write down what is about to be written, before writing it."""
         self.db.execute(
             "INSERT INTO ledger VALUES (?, ?, ?, ?, 'intent', ?, ?, ?) "
             "ON CONFLICT (connector, ticket_id, episode, key) DO UPDATE SET state = 'intent', "
             "detail = excluded.detail, updated_at = excluded.updated_at",
-            (connector, ticket_id, episode, key, json.dumps(detail), now.isoformat(), now.isoformat()),
+            (
+                connector,
+                ticket_id,
+                episode,
+                key,
+                json.dumps(detail),
+                now.isoformat(),
+                now.isoformat(),
+            ),
         )
 
     def record_done(
@@ -306,7 +323,15 @@ class Store:
             "INSERT INTO ledger VALUES (?, ?, ?, ?, 'done', ?, ?, ?) "
             "ON CONFLICT (connector, ticket_id, episode, key) DO UPDATE SET state = 'done', "
             "detail = excluded.detail, updated_at = excluded.updated_at",
-            (connector, ticket_id, episode, key, json.dumps(detail), now.isoformat(), now.isoformat()),
+            (
+                connector,
+                ticket_id,
+                episode,
+                key,
+                json.dumps(detail),
+                now.isoformat(),
+                now.isoformat(),
+            ),
         )
 
     def forget_intents(self, connector: str, ticket_id: int, episode: int) -> None:

@@ -20,6 +20,7 @@ from esc_sync.connectors.base import Connector, Page
 from esc_sync.errors import ConflictError, SkippableError
 from esc_sync.model import CLOSED_STATUSES, MARKER_PREFIX, Decision, Plan, TaskCreate, Ticket
 from esc_sync.policy import EvalContext, Policy
+from esc_sync.policy.engine import surge_count
 from esc_sync.state.sqlite import Store
 from esc_sync.worker.audit import AuditLog, decision_record
 from esc_sync.worker.planner import History, build_plan, iso, task_external_id
@@ -120,12 +121,20 @@ class Worker:
         now = self.clock()
         name = connector.name
         for rec in page.skipped:
+            if rec.reason == "deleted":
+                continue  # a deleted ticket needs nothing from us
             report.skipped += 1
             log.warning("ticket skipped", connector=name, ticket=rec.ticket_id, reason=rec.reason)
             self.store.dead_letter(name, rec.ticket_id, rec.reason, rec.payload, now)
             self.audit.write(
-                {"at": iso(now), "connector": name, "ticket": rec.ticket_id,
-                 "dry_run": report.dry_run, "outcome": "skipped", "error": rec.reason}
+                {
+                    "at": iso(now),
+                    "connector": name,
+                    "ticket": rec.ticket_id,
+                    "dry_run": report.dry_run,
+                    "outcome": "skipped",
+                    "error": rec.reason,
+                }
             )
         tickets = [t for t in page.tickets if not t.is_worker_task]
         report.tickets_read += len(tickets)
@@ -220,7 +229,13 @@ class Worker:
                     return
                 if report.dry_run:
                     self._audit(
-                        connector, report, episode, decision, plan, "dry-run", [],
+                        connector,
+                        report,
+                        episode,
+                        decision,
+                        plan,
+                        "dry-run",
+                        [],
                         _calls_for(plan),
                     )
                     self._row(report, ticket, decision, plan, "dry-run")
@@ -229,8 +244,12 @@ class Worker:
                     made = self._apply(connector, ticket, plan, decision, now, report)
                 except ConflictError:
                     report.conflicts += 1
-                    log.info("ticket changed meanwhile; re-reading", connector=name,
-                             ticket=ticket.id, attempt=attempt + 1)
+                    log.info(
+                        "ticket changed meanwhile; re-reading",
+                        connector=name,
+                        ticket=ticket.id,
+                        attempt=attempt + 1,
+                    )
                     ticket = self._enrich(name, connector.fetch_ticket(ticket.id), now)
                     self.store.observe(name, ticket)
                     continue
@@ -245,9 +264,16 @@ class Worker:
             report.skipped += 1
             log.warning("ticket skipped", connector=name, ticket=ticket.id, reason=str(exc))
             self.store.dead_letter(name, ticket.id, str(exc), None, now)
-            self.audit.write({"at": iso(now), "connector": name, "ticket": ticket.id,
-                              "dry_run": report.dry_run, "outcome": "skipped",
-                              "error": str(exc)})
+            self.audit.write(
+                {
+                    "at": iso(now),
+                    "connector": name,
+                    "ticket": ticket.id,
+                    "dry_run": report.dry_run,
+                    "outcome": "skipped",
+                    "error": str(exc),
+                }
+            )
 
     def _apply(
         self,
@@ -264,14 +290,24 @@ class Worker:
         reply = update.customer_message if update else None
         fired = [m.rule for m in decision.matches if m.rule in _rules_of(plan.markers)]
         for rule, mark in zip(fired, plan.markers, strict=True):
-            store.record_intent(name, ticket.id, episode, f"rule:{rule}", {
-                "marker": mark, "tier": decision.target_tier, "playbooks": decision.playbooks,
-            }, now)
+            store.record_intent(
+                name,
+                ticket.id,
+                episode,
+                f"rule:{rule}",
+                {
+                    "marker": mark,
+                    "tier": decision.target_tier,
+                    "playbooks": decision.playbooks,
+                },
+                now,
+            )
         if reply:
             store.record_intent(name, ticket.id, episode, "reply", {"message": reply}, now)
         for task in plan.tasks:
-            store.record_intent(name, ticket.id, episode, f"task:{task.external_id}",
-                                _task_detail(task), now)
+            store.record_intent(
+                name, ticket.id, episode, f"task:{task.external_id}", _task_detail(task), now
+            )
         made: list[str] = []
         version = ticket.version
         if update is not None and not update.is_empty():
@@ -291,8 +327,14 @@ class Worker:
             made.append(f"PUT ticket {ticket.id} (public reply)")
         for task in plan.tasks:
             task_id = connector.create_task(task)
-            store.record_done(name, ticket.id, episode, f"task:{task.external_id}",
-                              self.clock(), {"task_id": task_id})
+            store.record_done(
+                name,
+                ticket.id,
+                episode,
+                f"task:{task.external_id}",
+                self.clock(),
+                {"task_id": task_id},
+            )
             report.tasks_created += 1
             made.append(f"POST task {task.external_id} -> {task_id}")
         return made
@@ -323,7 +365,8 @@ class Worker:
             return
         ledger = self.store.ledger(connector.name, ticket.id, episode)
         escalations = [
-            e for k, e in ledger.items()
+            e
+            for k, e in ledger.items()
             if k.startswith("rule:") and e.state == "done" and e.detail.get("tier")
         ]
         if not escalations:
@@ -335,16 +378,20 @@ class Worker:
             ext = task_external_id(connector.name, ticket.id, episode, spec)
             if f"task:{ext}" in ledger:
                 continue
-            plan.tasks.append(TaskCreate(
-                external_id=ext,
-                title=f"[#{ticket.id}] {spec.title}",
-                body=(f"Follow-up for ticket #{ticket.id} ({ticket.subject}), solved "
-                      f"{iso(resolved_at)}. Step {spec.step} of playbook {spec.playbook}: "
-                      f"{spec.title}. Due {iso(spec.due)}.\n\n{ext}"),
-                due_at=spec.due,
-                group=connector.profile.groups.get(tier),
-                parent_ticket=ticket.id,
-            ))
+            plan.tasks.append(
+                TaskCreate(
+                    external_id=ext,
+                    title=f"[#{ticket.id}] {spec.title}",
+                    body=(
+                        f"Follow-up for ticket #{ticket.id} ({ticket.subject}), solved "
+                        f"{iso(resolved_at)}. Step {spec.step} of playbook {spec.playbook}: "
+                        f"{spec.title}. Due {iso(spec.due)}.\n\n{ext}"
+                    ),
+                    due_at=spec.due,
+                    group=connector.profile.groups.get(tier),
+                    parent_ticket=ticket.id,
+                )
+            )
 
     # -- surge ------------------------------------------------------------------------------
 
@@ -390,7 +437,7 @@ class Worker:
                 within = windows[rule_id]
                 times = [at for _, at in hits]
                 mine = next(at for t, at in hits if t == tid)
-                if _window_count(times, mine, within) >= self.policy.surge_threshold(rule_id):
+                if surge_count(times, mine, within) >= self.policy.surge_threshold(rule_id):
                     pending.add(tid)
         if not pending:
             return
@@ -424,8 +471,11 @@ class Worker:
         if rules:
             markers = ticket.markers()
             if not all(e.detail.get("marker") in markers for e in rules):
-                log.info("write did not land before the crash; it will be planned again",
-                         connector=name, ticket=ticket_id)
+                log.info(
+                    "write did not land before the crash; it will be planned again",
+                    connector=name,
+                    ticket=ticket_id,
+                )
                 store.forget_intents(name, ticket_id, episode)
                 return
             for e in rules:
@@ -441,14 +491,18 @@ class Worker:
                     self._send_reply(connector, ticket_id, ticket.version, message)
                 store.record_done(name, ticket_id, episode, e.key, self.clock())
             elif e.key.startswith("task:"):
-                task = TaskCreate(**{
-                    **e.detail,
-                    "due_at": datetime.fromisoformat(e.detail["due_at"])
-                    if e.detail.get("due_at") else None,
-                })
+                task = TaskCreate(
+                    **{
+                        **e.detail,
+                        "due_at": datetime.fromisoformat(e.detail["due_at"])
+                        if e.detail.get("due_at")
+                        else None,
+                    }
+                )
                 task_id = connector.find_task(task.external_id) or connector.create_task(task)
-                store.record_done(name, ticket_id, episode, e.key, self.clock(),
-                                  {"task_id": task_id})
+                store.record_done(
+                    name, ticket_id, episode, e.key, self.clock(), {"task_id": task_id}
+                )
         log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
 
     # -- records ------------------------------------------------------------------------------
@@ -470,48 +524,52 @@ class Worker:
                 report.rules[m.rule] += 1
             if decision.target_tier and plan is not None and not plan.is_empty():
                 report.tiers[decision.target_tier] += 1
-        self.audit.write(decision_record(
-            connector=connector.name, dry_run=report.dry_run, episode=episode,
-            decision=decision, plan=plan, outcome=outcome, calls_made=made,
-            calls_withheld=withheld, at=self.clock(),
-        ))
+        self.audit.write(
+            decision_record(
+                connector=connector.name,
+                dry_run=report.dry_run,
+                episode=episode,
+                decision=decision,
+                plan=plan,
+                outcome=outcome,
+                calls_made=made,
+                calls_withheld=withheld,
+                at=self.clock(),
+            )
+        )
 
     def _row(
         self, report: CycleReport, ticket: Ticket, decision: Decision, plan: Plan, outcome: str
     ) -> None:
         d = decision.deadlines
-        report.rows.append(PlannedRow(
-            ticket=ticket.id, subject=ticket.subject,
-            rules=[m.rule for m in decision.matches],
-            tier_from=decision.current_tier, tier_to=decision.target_tier,
-            respond_by=iso(d.respond_by) if d else None,
-            resolve_by=iso(d.resolve_by) if d else None,
-            tasks=len(plan.tasks), outcome=outcome,
-        ))
+        report.rows.append(
+            PlannedRow(
+                ticket=ticket.id,
+                subject=ticket.subject,
+                rules=[m.rule for m in decision.matches],
+                tier_from=decision.current_tier,
+                tier_to=decision.target_tier,
+                respond_by=iso(d.respond_by) if d else None,
+                resolve_by=iso(d.resolve_by) if d else None,
+                tasks=len(plan.tasks),
+                outcome=outcome,
+            )
+        )
 
 
 def _rules_of(markers: list[str]) -> list[str]:
     """Rule ids named by markers `esc-sync:<rule>:<tier>:ep<N>`."""
-    return [m[len(MARKER_PREFIX):].split(":")[0] for m in markers]
+    return [m[len(MARKER_PREFIX) :].split(":")[0] for m in markers]
 
 
 def _fired_from_markers(markers: set[str], episode: int) -> set[str]:
     """Rules whose marker for this episode is already on the ticket."""
     fired = set()
     for m in markers:
-        parts = m[len(MARKER_PREFIX):].split(":")
+        parts = m[len(MARKER_PREFIX) :].split(":")
         if len(parts) == 3 and parts[2] == f"ep{episode}":
             fired.add(parts[0])
     return fired
-
-
-def _window_count(times: list[datetime], at: datetime, within: timedelta) -> int:
-    """The most hits in any window of length `within` that contains `at`."""
-    best = 0
-    for start in times:
-        if start <= at <= start + within:
-            best = max(best, sum(1 for t in times if start <= t <= start + within))
-    return best
 
 
 def _task_detail(task: TaskCreate) -> dict[str, Any]:

@@ -67,8 +67,12 @@ class Daemon:
         try:
             report = self.worker.run_cycle(connector, dry_run=self.dry_run)
         except AuthError as exc:
-            log.error("authentication refused; stopping this connector", connector=name,
-                      status=exc.status, error=str(exc))
+            log.error(
+                "authentication refused; stopping this connector",
+                connector=name,
+                status=exc.status,
+                error=str(exc),
+            )
             self.stopped.add(name)
             return
         except HelpdeskError as exc:
@@ -79,9 +83,16 @@ class Daemon:
         if self.failing.get(name):
             log.info("cycle recovered", connector=name)
         self.failing[name] = False
-        log.info("cycle done", connector=name, read=report.tickets_read, matched=report.matched,
-                 updates=report.updates, tasks=report.tasks_created, skipped=report.skipped,
-                 calls=sum(report.calls.values()))
+        log.info(
+            "cycle done",
+            connector=name,
+            read=report.tickets_read,
+            matched=report.matched,
+            updates=report.updates,
+            tasks=report.tasks_created,
+            skipped=report.skipped,
+            calls=sum(report.calls.values()),
+        )
         if self.on_cycle:
             self.on_cycle(report)
 

@@ -210,9 +210,7 @@ def build_plan(
     return plan
 
 
-def _status_fields(
-    profile: ConnectorProfile, decision: Decision, new: list[Any]
-) -> dict[str, Any]:
+def _status_fields(profile: ConnectorProfile, decision: Decision, new: list[Any]) -> dict[str, Any]:
     """Escalation status and deadlines, for the write-back roles the profile maps."""
     fields: dict[str, Any] = {}
     tier = decision.target_tier or decision.current_tier

@@ -1,1 +1,5 @@
-"""esc-sync."""
+"""The Zendesk Support connector."""
+
+from esc_sync.connectors.zendesk.connector import ZendeskConnector
+
+__all__ = ["ZendeskConnector"]

@@ -73,9 +73,10 @@ def run_demo(console: Console, *, port: int = 0, rules: Path = Path("rules")) ->
         raise ConfigError(f"{rules}: policy folder not found (run the demo from the repository)")
     token = "demo-" + secrets.token_hex(8)
     os.environ["ESC_SYNC_DEMO_TOKEN"] = token
-    with tempfile.TemporaryDirectory(prefix="esc-sync-demo-") as tmp, Sandbox(
-        port=port, token=token, recent_window=0
-    ) as box:
+    with (
+        tempfile.TemporaryDirectory(prefix="esc-sync-demo-") as tmp,
+        Sandbox(port=port, token=token, recent_window=0) as box,
+    ):
         work = Path(tmp)
         config = write_demo_config(work, box.url, rules)
         console.rule("[bold]1. The sandbox helpdesk")
@@ -111,7 +112,8 @@ def _requests(url: str) -> list[dict[str, Any]]:
 def _ticket(url: str, ticket_id: int) -> dict[str, Any]:
     """The sandbox's full record of a ticket."""
     got: dict[str, Any] = requests.get(f"{url}/__sandbox/tickets/{ticket_id}", timeout=10).json()
-    return got.get("ticket", got)
+    inner: dict[str, Any] = got.get("ticket", got)
+    return inner
 
 
 def _show_changes(console: Console, url: str, ticket_ids: list[int]) -> None:
@@ -128,9 +130,12 @@ def _show_changes(console: Console, url: str, ticket_ids: list[int]) -> None:
             (f.get("value") for f in t.get("custom_fields", []) if f.get("id") == 360010001), None
         )
         table.add_row(
-            str(tid), str(t.get("group_id")), str(t.get("priority")),
+            str(tid),
+            str(t.get("group_id")),
+            str(t.get("priority")),
             ", ".join(x for x in t.get("tags", []) if x.startswith("esc-")),
-            str(status or "-"), str(len(notes)),
+            str(status or "-"),
+            str(len(notes)),
         )
         if briefing is None and notes:
             briefing = (tid, notes[-1]["body"])

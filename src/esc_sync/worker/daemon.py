@@ -98,7 +98,7 @@ class Daemon:
 
     def run(self) -> int:
         """Run until stopped; 3 when every connector was stopped by an auth failure."""
-        self.scheduler.every(self.interval).seconds.do(self.tick)
+        self.scheduler.every(max(int(self.interval), 1)).seconds.do(self.tick)
         self.tick()
         while not self.stopping.is_set():
             if self.connectors and len(self.stopped) == len(self.connectors):

@@ -1,0 +1,237 @@
+"""The policy as the worker uses it: evaluate a ticket into one `Decision`.
+
+Pure: no I/O, no clock (`now` is an argument), no vendor knowledge. Several matched rules
+combine into one decision (RULES.md "Combining matches"): the highest tier, the union of tags,
+the highest priority, never lower than what the ticket already has.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from esc_sync.durations import parse_duration
+from esc_sync.errors import PolicyError
+from esc_sync.model import Deadlines, Decision, Evidence, Match, TaskSpec, Ticket, priority_rank
+from esc_sync.policy import schema
+from esc_sync.policy.compile import CompiledRule
+from esc_sync.policy.templates import SUFFIX, Templates
+
+DEFAULT_NOTE = "briefing"
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """What the worker knows beyond the ticket: rules fired this episode, surge counts."""
+
+    fired: frozenset[str] = frozenset()
+    # surge rule id -> sorted created_at of every ticket matching that rule's conditions
+    # (the evaluated ticket included)
+    surge_times: Mapping[str, Sequence[datetime]] = field(default_factory=dict)
+
+
+NO_CONTEXT = EvalContext()
+
+
+class Policy:
+    """A loaded, validated policy: tiers in order, ladder, playbooks, calendars, compiled rules."""
+
+    def __init__(
+        self,
+        *,
+        tiers: list[schema.Tier],
+        ladder: schema.Ladder,
+        playbooks: dict[str, schema.Playbook],
+        calendars: dict[str, schema.Calendar],
+        rules: list[CompiledRule],
+        sources: list[Path],
+        template_dir: Path,
+    ) -> None:
+        """Assemble a policy; use `load_policy` to build one from files."""
+        self.tiers = tiers
+        self.ladder = ladder
+        self.playbooks = playbooks
+        self.calendars = calendars
+        self.rules = rules
+        self.sources = sources
+        self.template_dir = template_dir
+        self.templates = Templates(template_dir)
+        self._ranks = {tier.id: i for i, tier in enumerate(tiers)}
+
+    def tier(self, tier_id: str) -> schema.Tier:
+        """The tier with this id; KeyError when there is none."""
+        if tier_id not in self._ranks:
+            raise KeyError(f"unknown tier {tier_id!r}")
+        return self.tiers[self._ranks[tier_id]]
+
+    def tier_rank(self, tier_id: str | None) -> int:
+        """Position of a tier in the ladder (0 = first); -1 for none or an unknown id."""
+        return self._ranks.get(tier_id, -1) if tier_id is not None else -1
+
+    def rule(self, rule_id: str) -> CompiledRule:
+        """The compiled rule with this id; KeyError when there is none."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(f"unknown rule {rule_id!r}")
+
+    def evaluate(self, ticket: Ticket, now: datetime, ctx: EvalContext = NO_CONTEXT) -> Decision:
+        """Every rule on one ticket at `now`, combined into one decision."""
+        decision = Decision(ticket_id=ticket.id, now=now, current_tier=ticket.tier)
+        new: list[CompiledRule] = []
+        for rule in self.rules:
+            evidence = self._match(rule, ticket, now, ctx)
+            if evidence is None:
+                continue
+            if rule.id in ctx.fired:
+                decision.already_fired.append(rule.id)
+                continue
+            new.append(rule)
+            decision.matches.append(Match(rule.id, rule.name, rule.then.escalate_to, evidence))
+        if new:
+            self._combine(decision, new, ticket, now)
+        return decision
+
+    def needs_comments(self, ticket: Ticket, now: datetime, ctx: EvalContext = NO_CONTEXT) -> bool:
+        """True when some enabled rule not yet fired cannot be decided without unknown fields."""
+        return any(
+            rule.enabled and rule.id not in ctx.fired and rule.condition.test(ticket, now) is None
+            for rule in self.rules
+        )
+
+    def surge_candidates(self, ticket: Ticket, now: datetime) -> list[str]:
+        """Surge rules whose conditions hold on this ticket (the surge count aside)."""
+        return [
+            rule.id
+            for rule in self.rules
+            if rule.enabled and rule.surge is not None and rule.condition.test(ticket, now) is True
+        ]
+
+    def surge_windows(self) -> dict[str, timedelta]:
+        """Enabled surge rules and their window lengths."""
+        return {r.id: r.surge.within for r in self.rules if r.enabled and r.surge is not None}
+
+    def surge_threshold(self, rule_id: str) -> int:
+        """How many matching tickets a surge rule needs in one window; KeyError if not a surge."""
+        surge = self.rule(rule_id).surge
+        if surge is None:
+            raise KeyError(f"rule {rule_id!r} has no surge")
+        return surge.at_least
+
+    def escalation_tasks(self, playbooks: Sequence[str], escalated_at: datetime) -> list[TaskSpec]:
+        """Steps before the first `after = "resolved"` one, due times chained from escalation."""
+        tasks: list[TaskSpec] = []
+        for playbook_id in playbooks:
+            steps = self._steps(playbook_id)
+            cut = _first_resolved(steps)
+            tasks += _chain(playbook_id, list(enumerate(steps[:cut], 1)), escalated_at)
+        return tasks
+
+    def resolved_tasks(self, playbooks: Sequence[str], resolved_at: datetime) -> list[TaskSpec]:
+        """Steps from the first `after = "resolved"` one on, due times chained from resolution."""
+        tasks: list[TaskSpec] = []
+        for playbook_id in playbooks:
+            steps = self._steps(playbook_id)
+            cut = _first_resolved(steps)
+            numbered = list(enumerate(steps, 1))[cut:]
+            tasks += _chain(playbook_id, numbered, resolved_at)
+        return tasks
+
+    def render(self, template: str, context: Mapping[str, Any]) -> str:
+        """Render a template ("briefing" -> templates/briefing.md.j2) in the sandbox."""
+        if template.removesuffix(SUFFIX) not in self.templates.names():
+            raise PolicyError(
+                f"{self.template_dir / (template.removesuffix(SUFFIX) + SUFFIX)}: no such template"
+            )
+        return self.templates.render(template, dict(context))
+
+    def _steps(self, playbook_id: str) -> list[schema.Step]:
+        """A playbook's steps; none for an id the policy no longer has."""
+        playbook = self.playbooks.get(playbook_id)
+        return list(playbook.steps) if playbook is not None else []
+
+    def _match(
+        self, rule: CompiledRule, ticket: Ticket, now: datetime, ctx: EvalContext
+    ) -> tuple[Evidence, ...] | None:
+        """The evidence when the rule matches (unknown counts as not matched), else None."""
+        if not rule.enabled or rule.condition.test(ticket, now) is not True:
+            return None
+        found: list[Evidence] = []
+        if rule.surge is not None:
+            times = ctx.surge_times.get(rule.id, ())
+            if ticket.created_at is None:
+                return None
+            count = surge_count(times, ticket.created_at, rule.surge.within)
+            if count < rule.surge.at_least:
+                return None
+            found.append(Evidence("surge", "at_least", rule.surge.at_least, count))
+        rule.condition.evidence(ticket, now, found)
+        found.sort(key=lambda e: e.field == "surge")  # the conditions first, the count last
+        return tuple(found)
+
+    def _combine(
+        self, decision: Decision, new: list[CompiledRule], ticket: Ticket, now: datetime
+    ) -> None:
+        """Fill the decision's effects from the newly matched rules."""
+        current = self.tier_rank(ticket.tier)
+        by_tier = sorted(new, key=lambda r: -self.tier_rank(r.then.escalate_to))
+        top = by_tier[0].then.escalate_to
+        if self.tier_rank(top) > current:
+            decision.target_tier = top
+        decision.tags = list(dict.fromkeys(tag for rule in new for tag in rule.then.tags))
+        wanted = max(
+            (r.then.priority for r in new if r.then.priority), key=priority_rank, default=None
+        )
+        if priority_rank(wanted) > priority_rank(ticket.priority):
+            decision.priority = wanted
+        decision.status = next((r.then.status for r in by_tier if r.then.status), None)
+        decision.note_template = next((r.then.note for r in by_tier if r.then.note), DEFAULT_NOTE)
+        movers = [
+            r
+            for r in new
+            if r.then.escalate_to is None or self.tier_rank(r.then.escalate_to) > current
+        ]
+        decision.customer_template = next(
+            (r.then.notify_customer for r in movers if r.then.notify_customer), None
+        )
+        if decision.target_tier is None:
+            return
+        tier = self.tier(decision.target_tier)
+        playbooks = [tier.playbook, *(r.then.playbook for r in movers)]
+        decision.playbooks = list(dict.fromkeys(p for p in playbooks if p))
+        decision.deadlines = Deadlines(
+            now + parse_duration(tier.respond_within), now + parse_duration(tier.resolve_within)
+        )
+        decision.tasks = self.escalation_tasks(decision.playbooks, now)
+
+
+def surge_count(times: Sequence[datetime], at: datetime, within: timedelta) -> int:
+    """The most times in one window of length `within` that contains `at`."""
+    ordered = sorted(times)
+    starts = [at - within, *ordered[bisect_left(ordered, at - within) : bisect_right(ordered, at)]]
+    best = 0
+    for start in starts:
+        best = max(best, bisect_right(ordered, start + within) - bisect_left(ordered, start))
+    return best
+
+
+def _first_resolved(steps: Sequence[schema.Step]) -> int:
+    """Index of the first step anchored on resolution (len(steps) when there is none)."""
+    return next((i for i, step in enumerate(steps) if step.after == "resolved"), len(steps))
+
+
+def _chain(
+    playbook_id: str, numbered: list[tuple[int, schema.Step]], anchor: datetime
+) -> list[TaskSpec]:
+    """Task specs whose due times follow each other from the anchor."""
+    tasks: list[TaskSpec] = []
+    previous = anchor
+    for number, step in numbered:
+        base = previous if step.after == "previous" else anchor
+        previous = base + parse_duration(step.due)
+        tasks.append(TaskSpec(playbook_id, number, step.title, step.after, previous))
+    return tasks

@@ -31,7 +31,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(state_app, name="state")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="The worker config file.", show_default=True)
@@ -113,7 +113,9 @@ def sandbox(
     dialect: Annotated[str, typer.Option(help="API dialect: zendesk.")] = "zendesk",
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     tickets: Annotated[int, typer.Option(help="How many tickets to seed (at least 60).")] = 64,
-    token: Annotated[str, typer.Option(help="The API token the sandbox accepts.")] = "sandbox-token",
+    token: Annotated[
+        str, typer.Option(help="The API token the sandbox accepts.")
+    ] = "sandbox-token",
 ) -> None:
     """Serve a local helpdesk that speaks the vendor API, seeded with realistic tickets."""
     if dialect != "zendesk":
@@ -139,7 +141,7 @@ def rules_check(
     with exits():
         custom: set[str] | None = None
         if config is not None:
-            cfg = load_config(config)
+            cfg = load_config(config, require_secrets=False)
             custom = {n for p in cfg.profiles for n in p.custom_field_names}
         policy = load_policy(path, custom_fields=custom)
         out.print(
@@ -155,7 +157,7 @@ def dead_letters(config: ConfigOpt = Path("config.example.toml")) -> None:
     from esc_sync.state.sqlite import Store
 
     with exits():
-        cfg = load_config(config)
+        cfg = load_config(config, require_secrets=False)
         store = Store(cfg.state_path)
         rows = store.dead_letters()
         store.close()

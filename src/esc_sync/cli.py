@@ -6,6 +6,8 @@ unreachable or authentication refused.
 
 from __future__ import annotations
 
+import sys
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +32,8 @@ state_app = typer.Typer(help="Look into the state store.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(state_app, name="state")
 
-out = Console()
+# Piped output (CI logs, files) gets a wide page instead of rich's 80 columns.
+out = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[

@@ -7,6 +7,8 @@ the highest priority, never lower than what the ticket already has.
 
 from __future__ import annotations
 
+import dataclasses
+
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,17 +85,27 @@ class Policy:
         """Every rule on one ticket at `now`, combined into one decision."""
         decision = Decision(ticket_id=ticket.id, now=now, current_tier=ticket.tier)
         new: list[CompiledRule] = []
-        for rule in self.rules:
-            evidence = self._match(rule, ticket, now, ctx)
-            if evidence is None:
-                continue
-            if rule.id in ctx.fired:
-                decision.already_fired.append(rule.id)
-                continue
-            new.append(rule)
-            decision.matches.append(Match(rule.id, rule.name, rule.then.escalate_to, evidence))
-        if new:
-            self._combine(decision, new, ticket, now)
+        seen = ticket
+        # A decision must be stable: what it writes (tags, priority, tier) can make more rules
+        # match, and those belong in the same write rather than a second note next cycle.
+        for _ in range(len(self.rules) + 1):
+            found = False
+            for rule in self.rules:
+                if rule in new or rule.id in decision.already_fired:
+                    continue
+                evidence = self._match(rule, seen, now, ctx)
+                if evidence is None:
+                    continue
+                if rule.id in ctx.fired:
+                    decision.already_fired.append(rule.id)
+                    continue
+                found = True
+                new.append(rule)
+                decision.matches.append(Match(rule.id, rule.name, rule.then.escalate_to, evidence))
+            if not found:
+                break
+            decision = self._combine(decision, new, ticket, now)
+            seen = _projected(ticket, decision)
         return decision
 
     def needs_comments(self, ticket: Ticket, now: datetime, ctx: EvalContext = NO_CONTEXT) -> bool:
@@ -174,9 +186,16 @@ class Policy:
         return tuple(found)
 
     def _combine(
-        self, decision: Decision, new: list[CompiledRule], ticket: Ticket, now: datetime
-    ) -> None:
-        """Fill the decision's effects from the newly matched rules."""
+        self, found: Decision, new: list[CompiledRule], ticket: Ticket, now: datetime
+    ) -> Decision:
+        """A decision whose effects come from the newly matched rules."""
+        decision = Decision(
+            ticket_id=found.ticket_id,
+            now=found.now,
+            matches=found.matches,
+            already_fired=found.already_fired,
+            current_tier=found.current_tier,
+        )
         current = self.tier_rank(ticket.tier)
         by_tier = sorted(new, key=lambda r: -self.tier_rank(r.then.escalate_to))
         top = by_tier[0].then.escalate_to
@@ -199,7 +218,7 @@ class Policy:
             (r.then.notify_customer for r in movers if r.then.notify_customer), None
         )
         if decision.target_tier is None:
-            return
+            return decision
         tier = self.tier(decision.target_tier)
         playbooks = [tier.playbook, *(r.then.playbook for r in movers)]
         decision.playbooks = list(dict.fromkeys(p for p in playbooks if p))
@@ -207,6 +226,18 @@ class Policy:
             now + parse_duration(tier.respond_within), now + parse_duration(tier.resolve_within)
         )
         decision.tasks = self.escalation_tasks(decision.playbooks, now)
+        return decision
+
+
+def _projected(ticket: Ticket, decision: Decision) -> Ticket:
+    """The ticket as it will be once the decision is written."""
+    return dataclasses.replace(
+        ticket,
+        tags=tuple(dict.fromkeys((*ticket.tags, *decision.tags))),
+        priority=decision.priority or ticket.priority,
+        status=decision.status or ticket.status,
+        tier=decision.target_tier or ticket.tier,
+    )
 
 
 def surge_count(times: Sequence[datetime], at: datetime, within: timedelta) -> int:

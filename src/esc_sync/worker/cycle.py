@@ -213,7 +213,7 @@ class Worker:
             done_keys=done,
             history=history,
         )
-        self._add_resolved_tasks(connector, ticket, episode, plan, now)
+        self._add_resolved_tasks(connector, ticket, episode, decision, plan, now)
         return ticket, episode, decision, plan
 
     def _handle(
@@ -358,20 +358,29 @@ class Worker:
     # -- playbook steps anchored on resolution ------------------------------------------------
 
     def _add_resolved_tasks(
-        self, connector: Connector, ticket: Ticket, episode: int, plan: Plan, now: datetime
+        self,
+        connector: Connector,
+        ticket: Ticket,
+        episode: int,
+        decision: Decision,
+        plan: Plan,
+        now: datetime,
     ) -> None:
         """When an escalated ticket is solved, plan its follow-up and review steps."""
         if ticket.status not in CLOSED_STATUSES:
             return
         ledger = self.store.ledger(connector.name, ticket.id, episode)
         escalations = [
-            e
+            e.detail
             for k, e in ledger.items()
             if k.startswith("rule:") and e.state == "done" and e.detail.get("tier")
         ]
+        if decision.target_tier and plan.update is not None:
+            # escalated while already solved: its resolution steps start now, in the same plan
+            escalations.append({"tier": decision.target_tier, "playbooks": decision.playbooks})
         if not escalations:
             return
-        last = escalations[-1].detail
+        last = escalations[-1]
         tier = str(last["tier"])
         resolved_at = ticket.updated_at or now
         for spec in self.policy.resolved_tasks(list(last.get("playbooks") or []), resolved_at):

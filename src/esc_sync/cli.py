@@ -7,7 +7,6 @@ unreachable or authentication refused.
 from __future__ import annotations
 
 import sys
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

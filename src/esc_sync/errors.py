@@ -4,10 +4,10 @@
     ├── ConfigError              bad config, profile or policy: fail at start, exit 1
     │   └── PolicyError          policy problems, each with file, rule id and field
     └── HelpdeskError            anything a connector met talking to a helpdesk
-        ├── TransientError       429, 5xx, 409 DatabaseConflict, timeouts, connection errors: retry
+        ├── TransientError       429, 5xx, a 409 on a read, timeouts, connection errors: retry
         │   └── RateLimited      429 with the pause the helpdesk asked for
         ├── AuthError            401/403 on the account: stop that connector, exit 3
-        ├── ConflictError        optimistic-concurrency refusal (safe_update 409): re-read, re-evaluate
+        ├── ConflictError        a write refused with 409 (safe_update): re-read, re-evaluate
         ├── SkippableError       one ticket's 403/404/422 or an unparseable payload: record, move on
         └── PaginationStalled    a cursor or page that does not advance
 

@@ -141,7 +141,9 @@ class FakeConnector:
     def find_task(self, external_id: str) -> int | None:
         """A task by external id."""
         self.calls["GET task by external_id"] += 1
-        return 5000 + list(self.desk.tasks).index(external_id) if external_id in self.desk.tasks else None
+        if external_id not in self.desk.tasks:
+            return None
+        return 5000 + list(self.desk.tasks).index(external_id)
 
     def create_task(self, task: TaskCreate) -> int:
         """Create a task, or crash when told to."""

@@ -51,7 +51,7 @@ def world(tmp_path: Path) -> tuple[FakeHelpdesk, FakeConnector, Worker, Store, P
 
 
 def test_manager_request_is_escalated_once(world):  # type: ignore[no-untyped-def]
-    desk, connector, worker, store, _ = world
+    desk, connector, worker, _, _ = world
     desk.add(manager_ticket(), [customer_said(1, "I want to speak to your manager now.")])
 
     first = worker.run_cycle(connector)
@@ -67,9 +67,8 @@ def test_manager_request_is_escalated_once(world):  # type: ignore[no-untyped-de
     assert len(replies) == 1
     assert first.tasks_created == len(desk.tasks) == 6
     update = desk.writes[0]
-    assert update.custom_fields["respond_by"] == "2026-03-02T17:00:00Z" or update.custom_fields[
-        "respond_by"
-    ]
+    assert update.custom_fields["respond_by"] == "2026-03-02T17:00:00Z"  # t2 responds in 2h
+    assert update.custom_fields["resolve_by"] == "2026-03-03T15:00:00Z"  # and resolves in 1d
     second = worker.run_cycle(connector)
     assert second.updates == 0 and second.tasks_created == 0
     assert len([c for c in desk.comments[1] if c.author_role == "worker"]) == 2

@@ -8,7 +8,6 @@ the highest priority, never lower than what the ticket already has.
 from __future__ import annotations
 
 import dataclasses
-
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

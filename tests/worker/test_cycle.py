@@ -172,3 +172,45 @@ def test_decoy_is_left_alone(world):  # type: ignore[no-untyped-def]
 
     assert report.updates == 0 and desk.writes == []
     assert '"outcome": "no-change"' in audit_path.read_text()
+
+
+def test_unreadable_record_is_dead_lettered_and_the_bookmark_moves(world):  # type: ignore[no-untyped-def]
+    _, connector, worker, store, audit_path = world
+    from esc_sync.connectors.base import Page, SkippedRecord
+
+    def pages(bookmark, start):  # type: ignore[no-untyped-def]
+        yield Page(tickets=[], bookmark="c9", end_of_stream=True,
+                   skipped=[SkippedRecord(77, "created_at: not a timestamp", {"id": 77})])
+
+    connector.iter_changes = pages  # type: ignore[method-assign]
+
+    report = worker.run_cycle(connector)
+
+    assert report.skipped == 1
+    assert store.bookmark("fake") == "c9"
+    assert store.dead_letters()[0]["ticket"] == 77
+    assert "not a timestamp" in store.dead_letters()[0]["reason"]
+    assert '"outcome": "skipped"' in audit_path.read_text()
+
+
+def test_a_write_refused_for_one_ticket_does_not_stop_the_others(world):  # type: ignore[no-untyped-def]
+    desk, connector, worker, store, _ = world
+    from esc_sync.errors import SkippableError
+
+    desk.add(manager_ticket(1), [customer_said(1, "manager please")])
+    desk.add(manager_ticket(2), [customer_said(2, "supervisor please")])
+    real = connector.apply_update
+
+    def refuse_first(update):  # type: ignore[no-untyped-def]
+        if update.ticket_id == 1:
+            raise SkippableError("closed ticket", status=422, ticket_id=1)
+        return real(update)
+
+    connector.apply_update = refuse_first  # type: ignore[method-assign]
+
+    report = worker.run_cycle(connector)
+
+    assert report.skipped == 1 and report.updates == 1
+    assert desk.tickets[2].tier == "t2" and desk.tickets[1].tier == "t1"
+    assert store.ledger("fake", 1, 1) == {}  # nothing recorded as done for the refused ticket
+    assert store.bookmark("fake") is not None

@@ -214,3 +214,27 @@ def test_a_write_refused_for_one_ticket_does_not_stop_the_others(world):  # type
     assert desk.tickets[2].tier == "t2" and desk.tickets[1].tier == "t1"
     assert store.ledger("fake", 1, 1) == {}  # nothing recorded as done for the refused ticket
     assert store.bookmark("fake") is not None
+
+
+def test_a_stop_request_mid_page_keeps_the_bookmark_before_that_page(world):  # type: ignore[no-untyped-def]
+    desk, connector, worker, store, _ = world
+    for tid in (1, 2, 3):
+        desk.add(manager_ticket(tid), [customer_said(tid, "manager please")])
+    handled: list[int] = []
+    real = connector.load_comments
+
+    def count(ticket):  # type: ignore[no-untyped-def]
+        handled.append(ticket.id)
+        return real(ticket)
+
+    connector.load_comments = count  # type: ignore[method-assign]
+    worker.should_stop = lambda: len(handled) >= 1
+
+    report = worker.run_cycle(connector)
+
+    assert report.stopped_early and report.updates == 1
+    assert store.bookmark("fake") is None
+    worker.should_stop = lambda: False
+    again = worker.run_cycle(connector)
+    assert again.updates == 2  # the other two; the first is not written twice
+    assert sum(1 for w in desk.writes if w.note) == 3

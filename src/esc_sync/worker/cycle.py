@@ -109,15 +109,19 @@ class Worker:
         bookmark = self.store.bookmark(name)
         start = started - connector.profile.start_window
         for page in connector.iter_changes(bookmark, start):
-            self._process_page(connector, page, report)
+            complete = self._process_page(connector, page, report)
             report.pages += 1
+            if not complete:  # stopped mid-page: the page is read again next time
+                report.stopped_early = True
+                break
             if not report.dry_run:
                 self.store.set_bookmark(name, page.bookmark, self.clock())
             if self.should_stop() or self.clock() - started > self.cycle_deadline:
                 report.stopped_early = not page.end_of_stream
                 break
 
-    def _process_page(self, connector: Connector, page: Page, report: CycleReport) -> None:
+    def _process_page(self, connector: Connector, page: Page, report: CycleReport) -> bool:
+        """Handle every ticket of a page; False when a stop request cut it short."""
         now = self.clock()
         name = connector.name
         for rec in page.skipped:
@@ -145,10 +149,11 @@ class Worker:
         handled: set[int] = set()
         for ticket in tickets:
             if self.should_stop():
-                break
+                return False
             self._handle(connector, ticket, now, report)
             handled.add(ticket.id)
         self._surge_backfill(connector, touched_rules, handled, now, report)
+        return True
 
     # -- one ticket ---------------------------------------------------------------------------
 

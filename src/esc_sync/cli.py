@@ -152,6 +152,28 @@ def rules_check(
         )
 
 
+@rules_app.command("test")
+def rules_test(
+    path: Annotated[Path, typer.Argument(help="Policy folder or file.")] = Path("rules"),
+) -> None:
+    """Run the rule tests in <policy>/tests/*.toml; exit 1 with a readable diff on failure."""
+    from esc_sync.policy import load_policy
+    from esc_sync.policy.ruletests import run_rule_tests
+
+    with exits():
+        policy = load_policy(path)
+        results = run_rule_tests(policy, path)
+        failed = [r for r in results if not r.passed]
+        for r in results:
+            mark = "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
+            out.print(f"{mark} {r.file}: {r.name}", highlight=False)
+            for line in r.diff:
+                out.print(f"     {line}", highlight=False, markup=False)
+        out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed", highlight=False)
+        if failed or not results:
+            raise typer.Exit(EXIT_INVALID)
+
+
 @state_app.command("dead-letters")
 def dead_letters(config: ConfigOpt = Path("config.example.toml")) -> None:
     """List tickets that could not be read or written, with the reason."""

@@ -19,6 +19,7 @@ from esc_sync.durations import parse_duration
 from esc_sync.errors import PolicyError
 from esc_sync.model import Deadlines, Decision, Evidence, Match, TaskSpec, Ticket, priority_rank
 from esc_sync.policy import schema
+from esc_sync.policy.calendar import BusinessCalendar
 from esc_sync.policy.compile import CompiledRule
 from esc_sync.policy.templates import SUFFIX, Templates
 
@@ -62,6 +63,29 @@ class Policy:
         self.template_dir = template_dir
         self.templates = Templates(template_dir)
         self._ranks = {tier.id: i for i, tier in enumerate(tiers)}
+        self.clocks = {key: BusinessCalendar(cal, key) for key, cal in calendars.items()}
+
+    def clock_for(self, tier_id: str | None) -> BusinessCalendar | None:
+        """The business calendar a tier counts its deadlines on (None: calendar time)."""
+        if tier_id is None or tier_id not in self._ranks:
+            return None
+        name = self.tier(tier_id).calendar
+        return self.clocks.get(name) if name else None
+
+    def add_time(self, tier_id: str | None, start: datetime, duration: str) -> datetime:
+        """`start` + a duration, in business time on the tier's calendar when it has one."""
+        clock = self.clock_for(tier_id)
+        if clock is None:
+            return start + parse_duration(duration)
+        return clock.add(start, clock.span(duration))
+
+    def deadlines(self, tier_id: str, entered_at: datetime) -> Deadlines:
+        """Response and resolution deadlines of entering a tier at `entered_at`."""
+        tier = self.tier(tier_id)
+        return Deadlines(
+            self.add_time(tier_id, entered_at, tier.respond_within),
+            self.add_time(tier_id, entered_at, tier.resolve_within),
+        )
 
     def tier(self, tier_id: str) -> schema.Tier:
         """The tier with this id; KeyError when there is none."""
@@ -133,23 +157,45 @@ class Policy:
             raise KeyError(f"rule {rule_id!r} has no surge")
         return surge.at_least
 
-    def escalation_tasks(self, playbooks: Sequence[str], escalated_at: datetime) -> list[TaskSpec]:
-        """Steps before the first `after = "resolved"` one, due times chained from escalation."""
+    def escalation_tasks(
+        self, playbooks: Sequence[str], escalated_at: datetime, tier_id: str | None = None
+    ) -> list[TaskSpec]:
+        """Steps before the first `after = "resolved"` one, chained from the escalation in
+        business time on the tier's calendar."""
         tasks: list[TaskSpec] = []
         for playbook_id in playbooks:
             steps = self._steps(playbook_id)
             cut = _first_resolved(steps)
-            tasks += _chain(playbook_id, list(enumerate(steps[:cut], 1)), escalated_at)
+            numbered = list(enumerate(steps[:cut], 1))
+            tasks += self._chain(playbook_id, numbered, escalated_at, tier_id)
         return tasks
 
-    def resolved_tasks(self, playbooks: Sequence[str], resolved_at: datetime) -> list[TaskSpec]:
-        """Steps from the first `after = "resolved"` one on, due times chained from resolution."""
+    def resolved_tasks(
+        self, playbooks: Sequence[str], resolved_at: datetime, tier_id: str | None = None
+    ) -> list[TaskSpec]:
+        """Steps from the first `after = "resolved"` one on, chained from resolution."""
         tasks: list[TaskSpec] = []
         for playbook_id in playbooks:
             steps = self._steps(playbook_id)
             cut = _first_resolved(steps)
             numbered = list(enumerate(steps, 1))[cut:]
-            tasks += _chain(playbook_id, numbered, resolved_at)
+            tasks += self._chain(playbook_id, numbered, resolved_at, tier_id)
+        return tasks
+
+    def _chain(
+        self,
+        playbook_id: str,
+        numbered: list[tuple[int, schema.Step]],
+        anchor: datetime,
+        tier_id: str | None,
+    ) -> list[TaskSpec]:
+        """Task specs whose due times follow each other from the anchor."""
+        tasks: list[TaskSpec] = []
+        previous = anchor
+        for number, step in numbered:
+            base = previous if step.after == "previous" else anchor
+            previous = self.add_time(tier_id, base, step.due)
+            tasks.append(TaskSpec(playbook_id, number, step.title, step.after, previous))
         return tasks
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
@@ -221,10 +267,8 @@ class Policy:
         tier = self.tier(decision.target_tier)
         playbooks = [tier.playbook, *(r.then.playbook for r in movers)]
         decision.playbooks = list(dict.fromkeys(p for p in playbooks if p))
-        decision.deadlines = Deadlines(
-            now + parse_duration(tier.respond_within), now + parse_duration(tier.resolve_within)
-        )
-        decision.tasks = self.escalation_tasks(decision.playbooks, now)
+        decision.deadlines = self.deadlines(tier.id, now)
+        decision.tasks = self.escalation_tasks(decision.playbooks, now, tier.id)
         return decision
 
 
@@ -252,16 +296,3 @@ def surge_count(times: Sequence[datetime], at: datetime, within: timedelta) -> i
 def _first_resolved(steps: Sequence[schema.Step]) -> int:
     """Index of the first step anchored on resolution (len(steps) when there is none)."""
     return next((i for i, step in enumerate(steps) if step.after == "resolved"), len(steps))
-
-
-def _chain(
-    playbook_id: str, numbered: list[tuple[int, schema.Step]], anchor: datetime
-) -> list[TaskSpec]:
-    """Task specs whose due times follow each other from the anchor."""
-    tasks: list[TaskSpec] = []
-    previous = anchor
-    for number, step in numbered:
-        base = previous if step.after == "previous" else anchor
-        previous = base + parse_duration(step.due)
-        tasks.append(TaskSpec(playbook_id, number, step.title, step.after, previous))
-    return tasks

@@ -87,6 +87,14 @@ def load_policy(path: Path, custom_fields: Collection[str] | None = None) -> Pol
     rules = _check(found, templates, custom_fields)
     for name, problem in templates.check():
         found.add(str(template_dir / name), None, "", problem)
+    for key, (cal, cal_file) in found.calendars.items():
+        if not any(getattr(cal.hours, day) for day in schema.DAYS):
+            found.add(
+                cal_file,
+                f'calendar "{key}"',
+                "hours",
+                "no business hours on any day: a deadline on this calendar could never be met",
+            )
     if found.problems:
         raise PolicyError(found.lines())
     tiers = [tier for tier, _ in found.tiers.values()]

@@ -388,7 +388,9 @@ class Worker:
         last = escalations[-1]
         tier = str(last["tier"])
         resolved_at = ticket.updated_at or now
-        for spec in self.policy.resolved_tasks(list(last.get("playbooks") or []), resolved_at):
+        for spec in self.policy.resolved_tasks(
+            list(last.get("playbooks") or []), resolved_at, tier
+        ):
             ext = task_external_id(connector.name, ticket.id, episode, spec)
             if f"task:{ext}" in ledger:
                 continue

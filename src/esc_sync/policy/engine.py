@@ -20,7 +20,7 @@ from esc_sync.errors import PolicyError
 from esc_sync.model import Deadlines, Decision, Evidence, Match, TaskSpec, Ticket, priority_rank
 from esc_sync.policy import schema
 from esc_sync.policy.calendar import BusinessCalendar
-from esc_sync.policy.compile import CompiledRule
+from esc_sync.policy.compile import CompiledRule, Group, Node, Test
 from esc_sync.policy.templates import SUFFIX, Templates
 
 DEFAULT_NOTE = "briefing"
@@ -137,6 +137,19 @@ class Policy:
             rule.enabled and rule.id not in ctx.fired and rule.condition.test(ticket, now) is None
             for rule in self.rules
         )
+
+    def next_time_change(
+        self, ticket: Ticket, now: datetime, fired: frozenset[str] = frozenset()
+    ) -> datetime | None:
+        """The next instant an `older_than` / `newer_than` test flips for this ticket."""
+        instants = [
+            at
+            for rule in self.rules
+            if rule.enabled and rule.id not in fired
+            for at in _flips(rule.condition, ticket)
+            if at > now
+        ]
+        return min(instants, default=None)
 
     def surge_candidates(self, ticket: Ticket, now: datetime) -> list[str]:
         """Surge rules whose conditions hold on this ticket (the surge count aside)."""
@@ -270,6 +283,17 @@ class Policy:
         decision.deadlines = self.deadlines(tier.id, now)
         decision.tasks = self.escalation_tasks(decision.playbooks, now, tier.id)
         return decision
+
+
+def _flips(node: Node, ticket: Ticket) -> list[datetime]:
+    """Instants at which the time tests under a condition change their result."""
+    if isinstance(node, Group):
+        return [at for child in node.children for at in _flips(child, ticket)]
+    if isinstance(node, Test) and node.op in ("older_than", "newer_than"):
+        value = node.get(ticket)
+        if isinstance(value, datetime):
+            return [value + parse_duration(str(node.expected))]
+    return []
 
 
 def _projected(ticket: Ticket, decision: Decision) -> Ticket:

@@ -12,13 +12,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from esc_sync.model import CLOSED_STATUSES, Ticket
+from esc_sync.state.snapshot import dump_ticket, load_ticket
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates from version i to i + 1 (index 0 creates the schema).
 MIGRATIONS: list[str] = [
@@ -70,6 +71,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX surge_window ON surge_hits (connector, rule_id, created_at);
     """,
+    # 2: the tier ladder (one row per tier a ticket entered in an episode) and the due index
+    # (the next instant at which each open ticket's decision could change).
+    """
+    CREATE TABLE tier_entries (
+        connector TEXT NOT NULL,
+        ticket_id INTEGER NOT NULL,
+        episode INTEGER NOT NULL,
+        tier TEXT NOT NULL,
+        entered_at TEXT NOT NULL,
+        respond_by TEXT NOT NULL,
+        resolve_by TEXT NOT NULL,
+        responded_at TEXT,
+        paused_since TEXT,
+        state TEXT NOT NULL CHECK (state IN ('active', 'left', 'resolved', 'moved')),
+        PRIMARY KEY (connector, ticket_id, episode, tier)
+    );
+    CREATE INDEX tier_entries_active ON tier_entries (connector, ticket_id, state);
+    CREATE TABLE due (
+        connector TEXT NOT NULL,
+        ticket_id INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        PRIMARY KEY (connector, ticket_id)
+    );
+    CREATE INDEX due_at ON due (connector, due_at);
+    """,
 ]
 
 
@@ -83,6 +109,21 @@ class LedgerEntry:
     key: str
     state: str
     detail: dict[str, Any]
+
+
+@dataclass(slots=True)
+class TierEntry:
+    """A tier the worker moved a ticket into, with its deadlines and what happened since."""
+
+    connector: str
+    ticket_id: int
+    episode: int
+    tier: str
+    entered_at: datetime
+    respond_by: datetime
+    resolve_by: datetime
+    responded_at: datetime | None = None
+    paused_since: datetime | None = None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -165,12 +206,6 @@ class Store:
             old_status, episode = str(row[0]), int(row[1])
             if old_status in CLOSED_STATUSES and ticket.status not in CLOSED_STATUSES:
                 episode += 1
-        data = {
-            "priority": ticket.priority,
-            "group": ticket.group,
-            "organization": ticket.organization.id,
-            "subject": ticket.subject,
-        }
         self.db.execute(
             "INSERT INTO mirror VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (connector, ticket_id) DO UPDATE SET status = excluded.status, "
@@ -186,7 +221,7 @@ class Store:
                 ticket.requester.id,
                 _iso(ticket.created_at),
                 _iso(ticket.updated_at),
-                json.dumps(data),
+                dump_ticket(ticket),
             ),
         )
         return episode
@@ -226,6 +261,13 @@ class Store:
             }
             for r in rows
         ]
+
+    def mirrored(self, connector: str, ticket_id: int) -> Ticket | None:
+        """The ticket as last seen, from the mirror (no API call)."""
+        row = self.db.execute(
+            "SELECT data FROM mirror WHERE connector = ? AND ticket_id = ?", (connector, ticket_id)
+        ).fetchone()
+        return load_ticket(row[0]) if row else None
 
     def mirror_count(self, connector: str) -> int:
         """Tickets in the mirror."""
@@ -380,3 +422,112 @@ class Store:
         rows = self.db.execute(sql + " ORDER BY id", args).fetchall()
         keys = ("id", "connector", "ticket", "reason", "at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- the ladder -------------------------------------------------------------------------
+
+    def enter_tier(
+        self,
+        connector: str,
+        ticket_id: int,
+        episode: int,
+        tier: str,
+        entered_at: datetime,
+        respond_by: datetime,
+        resolve_by: datetime,
+    ) -> None:
+        """Record that a ticket entered a tier; earlier active entries are left behind."""
+        self.db.execute(
+            "UPDATE tier_entries SET state = 'left' WHERE connector = ? AND ticket_id = ? "
+            "AND state = 'active'",
+            (connector, ticket_id),
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO tier_entries VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 'active')",
+            (
+                connector,
+                ticket_id,
+                episode,
+                tier,
+                entered_at.isoformat(),
+                respond_by.isoformat(),
+                resolve_by.isoformat(),
+            ),
+        )
+
+    def active_entry(self, connector: str, ticket_id: int) -> TierEntry | None:
+        """The tier the worker put the ticket in and is watching, if any."""
+        row = self.db.execute(
+            "SELECT episode, tier, entered_at, respond_by, resolve_by, responded_at, paused_since "
+            "FROM tier_entries WHERE connector = ? AND ticket_id = ? AND state = 'active'",
+            (connector, ticket_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return TierEntry(
+            connector=connector,
+            ticket_id=ticket_id,
+            episode=int(row[0]),
+            tier=str(row[1]),
+            entered_at=datetime.fromisoformat(row[2]),
+            respond_by=datetime.fromisoformat(row[3]),
+            resolve_by=datetime.fromisoformat(row[4]),
+            responded_at=datetime.fromisoformat(row[5]) if row[5] else None,
+            paused_since=datetime.fromisoformat(row[6]) if row[6] else None,
+        )
+
+    def update_entry(self, entry: TierEntry, state: str = "active") -> None:
+        """Save an entry's response, pause and deadline changes (and its state)."""
+        self.db.execute(
+            "UPDATE tier_entries SET resolve_by = ?, responded_at = ?, paused_since = ?, "
+            "state = ? WHERE connector = ? AND ticket_id = ? AND episode = ? AND tier = ?",
+            (
+                entry.resolve_by.isoformat(),
+                _iso(entry.responded_at),
+                _iso(entry.paused_since),
+                state,
+                entry.connector,
+                entry.ticket_id,
+                entry.episode,
+                entry.tier,
+            ),
+        )
+
+    def set_due(self, connector: str, ticket_id: int, due_at: datetime | None) -> None:
+        """Set (or clear) the next instant the ticket needs a look."""
+        if due_at is None:
+            self.db.execute(
+                "DELETE FROM due WHERE connector = ? AND ticket_id = ?", (connector, ticket_id)
+            )
+            return
+        self.db.execute(
+            "INSERT INTO due VALUES (?, ?, ?) ON CONFLICT (connector, ticket_id) "
+            "DO UPDATE SET due_at = excluded.due_at",
+            (connector, ticket_id, _utc(due_at)),
+        )
+
+    def due_tickets(self, connector: str, now: datetime, limit: int = 1000) -> list[int]:
+        """Tickets whose due instant has come, earliest first (an indexed range scan)."""
+        rows = self.db.execute(
+            "SELECT ticket_id FROM due WHERE connector = ? AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (connector, _utc(now), limit),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def next_due(self, connector: str) -> datetime | None:
+        """The earliest due instant of a connector."""
+        row = self.db.execute(
+            "SELECT MIN(due_at) FROM due WHERE connector = ?", (connector,)
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def due_index_size(self, connector: str) -> int:
+        """How many tickets the due index holds."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM due WHERE connector = ?", (connector,)
+        ).fetchone()
+        return int(row[0])
+
+
+def _utc(value: datetime) -> str:
+    """A sortable UTC timestamp (the due index compares these as text)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -18,12 +18,22 @@ import structlog
 
 from esc_sync.connectors.base import Connector, Page
 from esc_sync.errors import ConflictError, SkippableError
-from esc_sync.model import CLOSED_STATUSES, MARKER_PREFIX, Decision, Plan, TaskCreate, Ticket
+from esc_sync.model import (
+    CLOSED_STATUSES,
+    MARKER_PREFIX,
+    Deadlines,
+    Decision,
+    Plan,
+    TaskCreate,
+    Ticket,
+    TicketUpdate,
+)
 from esc_sync.policy import EvalContext, Policy
 from esc_sync.policy.engine import surge_count
-from esc_sync.state.sqlite import Store
+from esc_sync.state.sqlite import Store, TierEntry
 from esc_sync.worker.audit import AuditLog, decision_record
-from esc_sync.worker.planner import History, build_plan, iso, task_external_id
+from esc_sync.worker.ladder import LadderStep, missed_note, pending_steps, reminder_note
+from esc_sync.worker.planner import History, build_plan, iso, tasks_for
 
 log = structlog.get_logger("esc_sync.worker")
 
@@ -104,6 +114,23 @@ class Worker:
         return report
 
     def _read_and_act(self, connector: Connector, report: CycleReport) -> None:
+        self._read_changes(connector, report)
+        if not report.stopped_early:
+            self._sweep(connector, report)
+
+    def sweep(self, connector: Connector, *, dry_run: bool = False) -> CycleReport:
+        """Act on the tickets whose due instant has come, from the mirror (no reads)."""
+        report = CycleReport(connector=connector.name, dry_run=dry_run)
+        before = Counter(connector.calls)
+        if dry_run:
+            with self.store.dry_run():
+                self._sweep(connector, report)
+        else:
+            self._sweep(connector, report)
+        report.calls = +(Counter(connector.calls) - before)
+        return report
+
+    def _read_changes(self, connector: Connector, report: CycleReport) -> None:
         started = self.clock()
         name = connector.name
         bookmark = self.store.bookmark(name)
@@ -150,7 +177,9 @@ class Worker:
         for ticket in tickets:
             if self.should_stop():
                 return False
+            ticket = self._track(connector, ticket, now)
             self._handle(connector, ticket, now, report)
+            self._reschedule(name, ticket.id, now)
             handled.add(ticket.id)
         self._surge_backfill(connector, touched_rules, handled, now, report)
         return True
@@ -198,6 +227,7 @@ class Worker:
         ctx, done = self._context(name, ticket, episode)
         if not ticket.comments_loaded and self.policy.needs_comments(ticket, now, ctx):
             ticket = connector.load_comments(ticket)
+            self.store.observe(name, ticket)  # the mirror keeps the text for the clock
             ctx, done = self._context(name, ticket, episode)
         decision = self.policy.evaluate(ticket, now, ctx)
         history = History()
@@ -246,7 +276,9 @@ class Worker:
                     self._row(report, ticket, decision, plan, "dry-run")
                     return
                 try:
-                    made = self._apply(connector, ticket, plan, decision, now, report)
+                    made = self._apply(
+                        connector, ticket, plan, _rule_intents(decision, plan), now, report
+                    )
                 except ConflictError:
                     report.conflicts += 1
                     log.info(
@@ -258,6 +290,16 @@ class Worker:
                     ticket = self._enrich(name, connector.fetch_ticket(ticket.id), now)
                     self.store.observe(name, ticket)
                     continue
+                if decision.target_tier and decision.deadlines and plan.update is not None:
+                    self.store.enter_tier(
+                        name,
+                        ticket.id,
+                        episode,
+                        decision.target_tier,
+                        decision.now,
+                        decision.deadlines.respond_by,
+                        decision.deadlines.resolve_by,
+                    )
                 self._audit(connector, report, episode, decision, plan, "applied", made, [])
                 self._row(report, ticket, decision, plan, "applied")
                 return
@@ -285,28 +327,20 @@ class Worker:
         connector: Connector,
         ticket: Ticket,
         plan: Plan,
-        decision: Decision,
+        intents: list[tuple[str, dict[str, Any]]],
         now: datetime,
         report: CycleReport,
     ) -> list[str]:
-        """Announce, write, record: one update for the ticket, then each task."""
+        """Announce, write, record: one update for the ticket, then each task.
+
+        `intents` are the ledger entries (key, detail with the note's marker) that the update
+        settles: recorded before it is sent, marked done once it landed.
+        """
         name, episode, store = connector.name, plan.episode, self.store
         update = plan.update
         reply = update.customer_message if update else None
-        fired = [m.rule for m in decision.matches if m.rule in _rules_of(plan.markers)]
-        for rule, mark in zip(fired, plan.markers, strict=True):
-            store.record_intent(
-                name,
-                ticket.id,
-                episode,
-                f"rule:{rule}",
-                {
-                    "marker": mark,
-                    "tier": decision.target_tier,
-                    "playbooks": decision.playbooks,
-                },
-                now,
-            )
+        for key, detail in intents:
+            store.record_intent(name, ticket.id, episode, key, detail, now)
         if reply:
             store.record_intent(name, ticket.id, episode, "reply", {"message": reply}, now)
         for task in plan.tasks:
@@ -324,12 +358,14 @@ class Worker:
                 raise
             made.append(f"PUT ticket {ticket.id}")
             report.updates += 1
-            for rule in fired:
-                store.record_done(name, ticket.id, episode, f"rule:{rule}", self.clock())
+            for key, _ in intents:
+                store.record_done(name, ticket.id, episode, key, self.clock())
         if reply:
-            self._send_reply(connector, ticket.id, version, reply)
+            version = self._send_reply(connector, ticket.id, version, reply) or version
             store.record_done(name, ticket.id, episode, "reply", self.clock())
             made.append(f"PUT ticket {ticket.id} (public reply)")
+        if update is not None:
+            self._remember_write(connector, ticket, update, version)
         for task in plan.tasks:
             task_id = connector.create_task(task)
             store.record_done(
@@ -346,19 +382,35 @@ class Worker:
 
     def _send_reply(
         self, connector: Connector, ticket_id: int, version: str | None, message: str
-    ) -> None:
+    ) -> str | None:
         """Post the customer message; on a concurrent change re-read the stamp once."""
-        from esc_sync.model import TicketUpdate
-
         try:
-            connector.apply_update(
+            return connector.apply_update(
                 TicketUpdate(ticket_id=ticket_id, version=version, customer_message=message)
             )
         except ConflictError:
             fresh = connector.fetch_ticket(ticket_id)
-            connector.apply_update(
+            return connector.apply_update(
                 TicketUpdate(ticket_id=ticket_id, version=fresh.version, customer_message=message)
             )
+
+    def _remember_write(
+        self, connector: Connector, ticket: Ticket, update: TicketUpdate, version: str | None
+    ) -> None:
+        """Keep the mirror in step with what was just written (the clock writes from it)."""
+        group = update.group if update.group is not None else ticket.group
+        self.store.observe(
+            connector.name,
+            dataclasses.replace(
+                ticket,
+                version=version or ticket.version,
+                tags=update.tags if update.tags is not None else ticket.tags,
+                group=group,
+                tier=connector.profile.tier_of_group(group) if update.group else ticket.tier,
+                priority=update.priority or ticket.priority,
+                status=update.status or ticket.status,
+            ),
+        )
 
     # -- playbook steps anchored on resolution ------------------------------------------------
 
@@ -388,26 +440,251 @@ class Worker:
         last = escalations[-1]
         tier = str(last["tier"])
         resolved_at = ticket.updated_at or now
-        for spec in self.policy.resolved_tasks(
-            list(last.get("playbooks") or []), resolved_at, tier
-        ):
-            ext = task_external_id(connector.name, ticket.id, episode, spec)
-            if f"task:{ext}" in ledger:
-                continue
-            plan.tasks.append(
-                TaskCreate(
-                    external_id=ext,
-                    title=f"[#{ticket.id}] {spec.title}",
-                    body=(
-                        f"Follow-up for ticket #{ticket.id} ({ticket.subject}), solved "
-                        f"{iso(resolved_at)}. Step {spec.step} of playbook {spec.playbook}: "
-                        f"{spec.title}. Due {iso(spec.due)}.\n\n{ext}"
-                    ),
-                    due_at=spec.due,
-                    group=connector.profile.groups.get(tier),
-                    parent_ticket=ticket.id,
-                )
+        specs = self.policy.resolved_tasks(list(last.get("playbooks") or []), resolved_at, tier)
+        plan.tasks += tasks_for(
+            connector.name,
+            connector.profile,
+            ticket,
+            episode,
+            tier,
+            specs,
+            set(ledger),
+            f"solved {iso(resolved_at)}",
+        )
+
+    # -- the clock: tier entries, the due index, the ladder ---------------------------------
+
+    def _track(self, connector: Connector, ticket: Ticket, now: datetime) -> Ticket:
+        """Follow the tier entry the worker watches: response, pause, resolution, a human move."""
+        name = connector.name
+        entry = self.store.active_entry(name, ticket.id)
+        if entry is None:
+            return ticket
+        if ticket.status in CLOSED_STATUSES:
+            self.store.update_entry(entry, "resolved")
+            return ticket
+        if ticket.tier != entry.tier or entry.tier not in {t.id for t in self.policy.tiers}:
+            log.info(
+                "ticket moved by a person; the ladder steps aside",
+                connector=name,
+                ticket=ticket.id,
+                tier=ticket.tier,
             )
+            self.store.update_entry(entry, "moved")
+            return ticket
+        pause_on = set(self.policy.tier(entry.tier).pause_on)
+        if ticket.status in pause_on and entry.paused_since is None:
+            entry.paused_since = now
+        elif ticket.status not in pause_on and entry.paused_since is not None:
+            entry.resolve_by = self._resume(entry, now)
+            entry.paused_since = None
+        if entry.responded_at is None:
+            if not ticket.comments_loaded:
+                ticket = connector.load_comments(ticket)
+                self.store.observe(name, ticket)
+            replies = [
+                c.created_at
+                for c in ticket.comments
+                if c.author_role == "agent" and c.created_at > entry.entered_at
+            ]
+            entry.responded_at = min(replies, default=None)
+        self.store.update_entry(entry)
+        return ticket
+
+    def _resume(self, entry: TierEntry, now: datetime) -> datetime:
+        """The resolution deadline pushed out by the business time spent paused."""
+        since = entry.paused_since or now
+        clock = self.policy.clock_for(entry.tier)
+        if clock is None:
+            return entry.resolve_by + (now - since)
+        return clock.add(entry.resolve_by, clock.between(since, now))
+
+    def _reschedule(self, name: str, ticket_id: int, now: datetime) -> None:
+        """Keep the due index at the next instant this ticket's decision could change."""
+        ticket = self.store.mirrored(name, ticket_id)
+        if ticket is None or ticket.status in CLOSED_STATUSES or ticket.is_worker_task:
+            self.store.set_due(name, ticket_id, None)
+            return
+        episode = self.store.episode(name, ticket_id)
+        ledger = self.store.ledger(name, ticket_id, episode)
+        done = {k for k, e in ledger.items() if e.state == "done"}
+        fired = frozenset(k[5:] for k in done if k.startswith("rule:"))
+        instants = []
+        entry = self.store.active_entry(name, ticket_id)
+        if entry is not None:
+            instants += [step.at for step in pending_steps(self.policy, entry, done)]
+        flip = self.policy.next_time_change(ticket, now, fired)
+        if flip is not None:
+            instants.append(flip)
+        self.store.set_due(name, ticket_id, min(instants, default=None))
+
+    def _sweep(self, connector: Connector, report: CycleReport) -> None:
+        """Every ticket that is due: ladder steps, then time rules, from the mirror."""
+        name = connector.name
+        now = self.clock()
+        for ticket_id in self.store.due_tickets(name, now):
+            if self.should_stop():
+                return
+            ticket = self.store.mirrored(name, ticket_id)
+            if ticket is None:
+                self.store.set_due(name, ticket_id, None)
+                continue
+            ticket = self._enrich(name, ticket, now)
+            self._climb(connector, ticket, now, report)
+            fresh = self.store.mirrored(name, ticket_id) or ticket
+            self._handle(connector, self._enrich(name, fresh, now), now, report)
+            self._reschedule(name, ticket_id, now)
+
+    def _climb(
+        self, connector: Connector, ticket: Ticket, now: datetime, report: CycleReport
+    ) -> None:
+        """Send due reminders, or move the ticket up when its tier missed a deadline."""
+        name = connector.name
+        entry = self.store.active_entry(name, ticket.id)
+        if entry is None:
+            return
+        ledger = self.store.ledger(name, ticket.id, entry.episode)
+        done = {k for k, e in ledger.items() if e.state == "done"}
+        due = [s for s in pending_steps(self.policy, entry, done) if s.at <= now]
+        if not due:
+            return
+        for _attempt in range(MAX_CONFLICT_RETRIES + 1):
+            plan, intents, target = self._ladder_plan(connector, ticket, entry, due, done, now)
+            record = {
+                "at": iso(now),
+                "connector": name,
+                "ticket": ticket.id,
+                "episode": entry.episode,
+                "dry_run": report.dry_run,
+                "ladder": [
+                    {
+                        "step": s.kind,
+                        "deadline": s.deadline,
+                        "tier": entry.tier,
+                        "to": s.to_tier,
+                        "offset": s.offset,
+                    }
+                    for s in due
+                ],
+                "tier_from": entry.tier,
+                "tier_to": target,
+            }
+            if report.dry_run:
+                self.audit.write(
+                    {
+                        **record,
+                        "outcome": "dry-run",
+                        "calls": {"made": [], "withheld": _calls_for(plan)},
+                    }
+                )
+                return
+            try:
+                made = self._apply(connector, ticket, plan, intents, now, report)
+            except ConflictError:
+                report.conflicts += 1
+                ticket = self._enrich(name, connector.fetch_ticket(ticket.id), now)
+                self.store.observe(name, ticket)
+                continue
+            except SkippableError as exc:
+                self.store.dead_letter(name, ticket.id, f"ladder: {exc}", None, now)
+                report.skipped += 1
+                return
+            if target is not None:
+                deadlines = self.policy.deadlines(target, now)
+                self.store.enter_tier(
+                    name,
+                    ticket.id,
+                    entry.episode,
+                    target,
+                    now,
+                    deadlines.respond_by,
+                    deadlines.resolve_by,
+                )
+                report.tiers[target] += 1
+            self.audit.write(
+                {**record, "outcome": "applied", "calls": {"made": made, "withheld": []}}
+            )
+            log.info(
+                "ladder step applied",
+                connector=name,
+                ticket=ticket.id,
+                tier=entry.tier,
+                to=target,
+                steps=[s.key for s in due],
+            )
+            return
+
+    def _ladder_plan(
+        self,
+        connector: Connector,
+        ticket: Ticket,
+        entry: TierEntry,
+        due: list[LadderStep],
+        done: set[str],
+        now: datetime,
+    ) -> tuple[Plan, list[tuple[str, dict[str, Any]]], str | None]:
+        """One update for the due steps: a move up (reminders then moot) or reminder notes."""
+        profile = connector.profile
+        plan = Plan(ticket_id=ticket.id, episode=entry.episode)
+        update = TicketUpdate(ticket_id=ticket.id, version=ticket.version)
+        move = next((s for s in due if s.kind == "missed"), None)
+        if move is None:
+            update.note = reminder_note(self.policy, entry, due, now)
+            plan.markers = [s.marker for s in due]
+            plan.update = update
+            return plan, [(s.key, {"marker": s.marker}) for s in due], None
+        target = move.to_tier or entry.tier
+        deadlines = self.policy.deadlines(target, now)
+        tag = f"esc-missed-{move.deadline}"
+        if tag not in ticket.tags:
+            update.tags = (*ticket.tags, tag)
+        group = profile.groups.get(target)
+        if group is not None and str(group) != str(ticket.group):
+            update.group = group
+        fields = {
+            "escalation_status": f"{target} escalated (missed {move.deadline} at "
+            f"{entry.tier}) at {iso(now)}",
+            "respond_by": iso(deadlines.respond_by),
+            "resolve_by": iso(deadlines.resolve_by),
+        }
+        update.custom_fields = {k: v for k, v in fields.items() if k in profile.fields}
+        update.note = missed_note(
+            self.policy, entry, move, deadlines.respond_by, deadlines.resolve_by, now
+        )
+        plan.markers = [move.marker]
+        plan.update = update
+        playbook = self.policy.tier(target).playbook
+        specs = self.policy.escalation_tasks([playbook], now, target) if playbook else []
+        plan.tasks = tasks_for(
+            connector.name,
+            profile,
+            ticket,
+            entry.episode,
+            target,
+            specs,
+            done,
+            f"moved to {self.policy.tier(target).name}",
+        )
+        moot = [s for s in due if s is not move and s.kind == "remind"]
+        for step in moot:  # a reminder for a deadline already missed says nothing new
+            self.store.record_done(
+                connector.name, ticket.id, entry.episode, step.key, now, {"superseded_by": move.key}
+            )
+        return (
+            plan,
+            [
+                (
+                    move.key,
+                    {
+                        "marker": move.marker,
+                        "tier": target,
+                        "playbooks": [playbook] if playbook else [],
+                        "enter": _entry_detail(target, now, deadlines),
+                    },
+                )
+            ],
+            target,
+        )
 
     # -- surge ------------------------------------------------------------------------------
 
@@ -482,7 +759,7 @@ class Worker:
     ) -> None:
         """Recover one ticket's open intents."""
         name, store = connector.name, self.store
-        rules = [e for e in entries if e.key.startswith("rule:")]
+        rules = [e for e in entries if "marker" in e.detail]
         ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
         if rules:
             markers = ticket.markers()
@@ -496,6 +773,18 @@ class Worker:
                 return
             for e in rules:
                 store.record_done(name, ticket_id, episode, e.key, self.clock())
+                enter = e.detail.get("enter")
+                active = store.active_entry(name, ticket_id)
+                if enter and (active is None or active.tier != enter["tier"]):
+                    store.enter_tier(
+                        name,
+                        ticket_id,
+                        episode,
+                        enter["tier"],
+                        datetime.fromisoformat(enter["at"]),
+                        datetime.fromisoformat(enter["respond_by"]),
+                        datetime.fromisoformat(enter["resolve_by"]),
+                    )
         for e in entries:
             if e.key == "reply":
                 message = str(e.detail["message"]).strip()
@@ -573,9 +862,37 @@ class Worker:
         )
 
 
-def _rules_of(markers: list[str]) -> list[str]:
-    """Rule ids named by markers `esc-sync:<rule>:<tier>:ep<N>`."""
-    return [m[len(MARKER_PREFIX) :].split(":")[0] for m in markers]
+def _entry_detail(tier: str, at: datetime, deadlines: Deadlines) -> dict[str, str]:
+    """The tier entry an update makes, for the ledger (recovery re-creates it)."""
+    return {
+        "tier": tier,
+        "at": at.isoformat(),
+        "respond_by": deadlines.respond_by.isoformat(),
+        "resolve_by": deadlines.resolve_by.isoformat(),
+    }
+
+
+def _rule_intents(decision: Decision, plan: Plan) -> list[tuple[str, dict[str, Any]]]:
+    """Ledger intents for the rules a plan fires, each with its marker."""
+    enter = (
+        _entry_detail(decision.target_tier, decision.now, decision.deadlines)
+        if decision.target_tier and decision.deadlines
+        else None
+    )
+    by_rule = {m[len(MARKER_PREFIX) :].split(":")[0]: m for m in plan.markers}
+    return [
+        (
+            f"rule:{m.rule}",
+            {
+                "marker": by_rule[m.rule],
+                "tier": decision.target_tier,
+                "playbooks": decision.playbooks,
+                "enter": enter,
+            },
+        )
+        for m in decision.matches
+        if m.rule in by_rule
+    ]
 
 
 def _fired_from_markers(markers: set[str], episode: int) -> set[str]:

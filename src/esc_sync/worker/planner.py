@@ -189,25 +189,44 @@ def build_plan(
 
     tier = decision.target_tier
     if tier is not None:
-        for spec in decision.tasks:
-            ext = task_external_id(connector, ticket.id, episode, spec)
-            if f"task:{ext}" in done_keys:
-                continue
-            plan.tasks.append(
-                TaskCreate(
-                    external_id=ext,
-                    title=f"[#{ticket.id}] {spec.title}",
-                    body=(
-                        f"Follow-up for ticket #{ticket.id} ({ticket.subject}), escalated to "
-                        f"{policy.tier(tier).name}. Step {spec.step} of playbook "
-                        f"{spec.playbook}: {spec.title}. Due {iso(spec.due)}.\n\n{ext}"
-                    ),
-                    due_at=spec.due,
-                    group=profile.groups.get(tier),
-                    parent_ticket=ticket.id,
-                )
-            )
+        why = f"escalated to {policy.tier(tier).name}"
+        plan.tasks = tasks_for(
+            connector, profile, ticket, episode, tier, decision.tasks, done_keys, why
+        )
     return plan
+
+
+def tasks_for(
+    connector: str,
+    profile: ConnectorProfile,
+    ticket: Ticket,
+    episode: int,
+    tier: str,
+    specs: list[TaskSpec],
+    done_keys: Collection[str],
+    why: str,
+) -> list[TaskCreate]:
+    """Follow-up tasks for playbook steps not created yet, in the tier's group."""
+    tasks = []
+    for spec in specs:
+        ext = task_external_id(connector, ticket.id, episode, spec)
+        if f"task:{ext}" in done_keys:
+            continue
+        tasks.append(
+            TaskCreate(
+                external_id=ext,
+                title=f"[#{ticket.id}] {spec.title}",
+                body=(
+                    f"Follow-up for ticket #{ticket.id} ({ticket.subject}), {why}. "
+                    f"Step {spec.step} of playbook {spec.playbook}: {spec.title}. "
+                    f"Due {iso(spec.due)}.\n\n{ext}"
+                ),
+                due_at=spec.due,
+                group=profile.groups.get(tier),
+                parent_ticket=ticket.id,
+            )
+        )
+    return tasks
 
 
 def _status_fields(profile: ConnectorProfile, decision: Decision, new: list[Any]) -> dict[str, Any]:

@@ -442,7 +442,8 @@ class Store:
             (connector, ticket_id),
         )
         self.db.execute(
-            "INSERT OR REPLACE INTO tier_entries VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 'active')",
+            "INSERT OR REPLACE INTO tier_entries "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 'active')",
             (
                 connector,
                 ticket_id,

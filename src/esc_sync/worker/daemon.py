@@ -62,10 +62,26 @@ class Daemon:
                 continue
             self._cycle(connector)
 
-    def _cycle(self, connector: Connector) -> None:
+    def sweep_due(self) -> None:
+        """Act on every connector whose earliest due instant has come (deadlines, reminders,
+        time rules), between polls, from the mirror."""
+        if self.dry_run:
+            return  # a dry run keeps nothing, so its due instants never clear: polls cover it
+        now = self.worker.clock()
+        for connector in self.connectors:
+            if connector.name in self.stopped or self.stopping.is_set():
+                continue
+            due = self.worker.store.next_due(connector.name)
+            if due is not None and due <= now:
+                self._cycle(connector, sweep_only=True)
+
+    def _cycle(self, connector: Connector, sweep_only: bool = False) -> None:
         name = connector.name
         try:
-            report = self.worker.run_cycle(connector, dry_run=self.dry_run)
+            if sweep_only:
+                report = self.worker.sweep(connector)
+            else:
+                report = self.worker.run_cycle(connector, dry_run=self.dry_run)
         except AuthError as exc:
             log.error(
                 "authentication refused; stopping this connector",
@@ -84,7 +100,7 @@ class Daemon:
             log.info("cycle recovered", connector=name)
         self.failing[name] = False
         log.info(
-            "cycle done",
+            "sweep done" if sweep_only else "cycle done",
             connector=name,
             read=report.tickets_read,
             matched=report.matched,
@@ -104,6 +120,7 @@ class Daemon:
             if self.connectors and len(self.stopped) == len(self.connectors):
                 return 3
             self.scheduler.run_pending()
+            self.sweep_due()
             idle = self.scheduler.idle_seconds
             self.stopping.wait(min(max(idle or 0.0, 0.05), 1.0))
         log.info("stopped cleanly")

@@ -92,7 +92,8 @@ def wait_for(box: Sandbox, marker: str, limit: float) -> dict[str, Any]:
         if found:
             return found[0]
         time.sleep(0.5)
-    raise AssertionError(f"no note with {marker} within {limit}s: {[n['body'][-80:] for n in notes(box)]}")
+    seen = [n["body"][-80:] for n in notes(box)]
+    raise AssertionError(f"no note with {marker} within {limit}s: {seen}")
 
 
 def at(note: dict[str, Any]) -> datetime:

@@ -34,9 +34,13 @@ from esc_sync.worker.cycle import Worker
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 PROFILE = ConnectorProfile(
-    type="zendesk", base_url="https://bench.invalid", email="bot@bench.invalid",
-    token_env="UNUSED", groups={"t1": 1, "t2": 2, "t3": 3, "t4": 4},
-    fields={"escalation_status": 11, "respond_by": 12, "resolve_by": 13}, name="bench",
+    type="zendesk",
+    base_url="https://bench.invalid",
+    email="bot@bench.invalid",
+    token_env="UNUSED",
+    groups={"t1": 1, "t2": 2, "t3": 3, "t4": 4},
+    fields={"escalation_status": 11, "respond_by": 12, "resolve_by": 13},
+    name="bench",
 )
 
 
@@ -96,12 +100,22 @@ def fill_mirror(store: Store, count: int, due_share: float) -> int:
         is_due = bool(due_every) and tid % due_every == 0
         created = NOW - timedelta(hours=4, minutes=1) if is_due else NOW - timedelta(hours=1)
         ticket = Ticket(
-            id=tid, subject=f"Question {tid} about invoices", description="How do I export?",
-            status="open", priority="urgent" if is_due else "normal", tier="t1", group=1,
-            created_at=created, updated_at=created, agent_replies=0, reopens=0,
+            id=tid,
+            subject=f"Question {tid} about invoices",
+            description="How do I export?",
+            status="open",
+            priority="urgent" if is_due else "normal",
+            tier="t1",
+            group=1,
+            created_at=created,
+            updated_at=created,
+            agent_replies=0,
+            reopens=0,
             latest_customer_comment="How do I export my invoices?",
-            customer_comments="How do I export my invoices?", customer_replies=0,
-            requester=Person(id=100000 + tid), organization=Organization(id=7, name="Acme"),
+            customer_comments="How do I export my invoices?",
+            customer_replies=0,
+            requester=Person(id=100000 + tid),
+            organization=Organization(id=7, name="Acme"),
             version="v0",
         )
         store.observe("bench", ticket)
@@ -137,7 +151,9 @@ def measure(count: int, due_share: float) -> dict[str, object]:
             "api_writes": sum(connector.calls.values()) - reads,
             "calls": dict(connector.calls),
             "sweep_peak_mb": round(peak / 2**20, 2),
-            "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "process_max_rss_mb": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            ),
             "due_index_after": store.due_index_size("bench"),
         }
 
@@ -152,8 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    keys = ("open_tickets", "due", "seconds", "ms_per_due_ticket", "escalated", "api_reads",
-            "api_writes", "sweep_peak_mb", "process_max_rss_mb")
+    keys = (
+        "open_tickets",
+        "due",
+        "seconds",
+        "ms_per_due_ticket",
+        "escalated",
+        "api_reads",
+        "api_writes",
+        "sweep_peak_mb",
+        "process_max_rss_mb",
+    )
     print(" | ".join(f"{k:>18}" for k in keys))
     for row in rows:
         print(" | ".join(f"{row[k]!s:>18}" for k in keys))

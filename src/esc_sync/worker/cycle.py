@@ -21,23 +21,29 @@ from esc_sync.errors import ConflictError, SkippableError
 from esc_sync.model import (
     CLOSED_STATUSES,
     MARKER_PREFIX,
-    Deadlines,
     Decision,
     Plan,
-    TaskCreate,
     Ticket,
     TicketUpdate,
 )
 from esc_sync.policy import EvalContext, Policy
 from esc_sync.policy.engine import surge_count
-from esc_sync.state.sqlite import Store, TierEntry
+from esc_sync.state.sqlite import Store
 from esc_sync.worker.audit import AuditLog, decision_record
-from esc_sync.worker.ladder import LadderStep, missed_note, pending_steps, reminder_note
-from esc_sync.worker.planner import History, build_plan, iso, tasks_for
+from esc_sync.worker.clockwork import MAX_CONFLICT_RETRIES, Clockwork
+from esc_sync.worker.planner import (
+    History,
+    build_plan,
+    calls_for,
+    entry_detail,
+    iso,
+    task_detail,
+    tasks_for,
+)
+from esc_sync.worker.recovery import recover
 
 log = structlog.get_logger("esc_sync.worker")
 
-MAX_CONFLICT_RETRIES = 3
 
 
 @dataclass(slots=True)
@@ -95,6 +101,7 @@ class Worker:
         self.clock = clock
         self.cycle_deadline = cycle_deadline
         self.should_stop = should_stop
+        self.clockwork = Clockwork(self)
 
     # -- the cycle ----------------------------------------------------------------------------
 
@@ -106,7 +113,7 @@ class Worker:
             with self.store.dry_run():
                 self._read_and_act(connector, report)
         else:
-            self.recover(connector, report)
+            recover(self, connector, report)
             self._read_and_act(connector, report)
         report.calls = Counter(connector.calls)
         report.calls.subtract(before)
@@ -116,7 +123,7 @@ class Worker:
     def _read_and_act(self, connector: Connector, report: CycleReport) -> None:
         self._read_changes(connector, report)
         if not report.stopped_early:
-            self._sweep(connector, report)
+            self.clockwork.sweep(connector, report)
 
     def sweep(self, connector: Connector, *, dry_run: bool = False) -> CycleReport:
         """Act on the tickets whose due instant has come, from the mirror (no reads)."""
@@ -124,9 +131,9 @@ class Worker:
         before = Counter(connector.calls)
         if dry_run:
             with self.store.dry_run():
-                self._sweep(connector, report)
+                self.clockwork.sweep(connector, report)
         else:
-            self._sweep(connector, report)
+            self.clockwork.sweep(connector, report)
         report.calls = +(Counter(connector.calls) - before)
         return report
 
@@ -171,22 +178,22 @@ class Worker:
         report.tickets_read += len(tickets)
         for ticket in tickets:
             self.store.observe(name, ticket)
-        tickets = [self._enrich(name, t, now) for t in tickets]
+        tickets = [self.enrich(name, t, now) for t in tickets]
         touched_rules = self._record_surge_hits(name, tickets, now)
         handled: set[int] = set()
         for ticket in tickets:
             if self.should_stop():
                 return False
-            ticket = self._track(connector, ticket, now)
-            self._handle(connector, ticket, now, report)
-            self._reschedule(name, ticket.id, now)
+            ticket = self.clockwork.track(connector, ticket, now)
+            self.handle(connector, ticket, now, report)
+            self.clockwork.reschedule(name, ticket.id, now)
             handled.add(ticket.id)
         self._surge_backfill(connector, touched_rules, handled, now, report)
         return True
 
     # -- one ticket ---------------------------------------------------------------------------
 
-    def _enrich(self, name: str, ticket: Ticket, now: datetime) -> Ticket:
+    def enrich(self, name: str, ticket: Ticket, now: datetime) -> Ticket:
         """Add what the mirror knows: the requester's recent tickets."""
         rid = ticket.requester.id
         if rid is None:
@@ -251,7 +258,7 @@ class Worker:
         self._add_resolved_tasks(connector, ticket, episode, decision, plan, now)
         return ticket, episode, decision, plan
 
-    def _handle(
+    def handle(
         self, connector: Connector, ticket: Ticket, now: datetime, report: CycleReport
     ) -> None:
         """Decide, then apply or record, retrying on a concurrent change."""
@@ -271,12 +278,12 @@ class Worker:
                         plan,
                         "dry-run",
                         [],
-                        _calls_for(plan),
+                        calls_for(plan),
                     )
                     self._row(report, ticket, decision, plan, "dry-run")
                     return
                 try:
-                    made = self._apply(
+                    made = self.apply_plan(
                         connector, ticket, plan, _rule_intents(decision, plan), now, report
                     )
                 except ConflictError:
@@ -287,7 +294,7 @@ class Worker:
                         ticket=ticket.id,
                         attempt=attempt + 1,
                     )
-                    ticket = self._enrich(name, connector.fetch_ticket(ticket.id), now)
+                    ticket = self.enrich(name, connector.fetch_ticket(ticket.id), now)
                     self.store.observe(name, ticket)
                     continue
                 if decision.target_tier and decision.deadlines and plan.update is not None:
@@ -322,7 +329,7 @@ class Worker:
                 }
             )
 
-    def _apply(
+    def apply_plan(
         self,
         connector: Connector,
         ticket: Ticket,
@@ -345,7 +352,7 @@ class Worker:
             store.record_intent(name, ticket.id, episode, "reply", {"message": reply}, now)
         for task in plan.tasks:
             store.record_intent(
-                name, ticket.id, episode, f"task:{task.external_id}", _task_detail(task), now
+                name, ticket.id, episode, f"task:{task.external_id}", task_detail(task), now
             )
         made: list[str] = []
         version = ticket.version
@@ -361,7 +368,7 @@ class Worker:
             for key, _ in intents:
                 store.record_done(name, ticket.id, episode, key, self.clock())
         if reply:
-            version = self._send_reply(connector, ticket.id, version, reply) or version
+            version = self.send_reply(connector, ticket.id, version, reply) or version
             store.record_done(name, ticket.id, episode, "reply", self.clock())
             made.append(f"PUT ticket {ticket.id} (public reply)")
         if update is not None:
@@ -380,7 +387,7 @@ class Worker:
             made.append(f"POST task {task.external_id} -> {task_id}")
         return made
 
-    def _send_reply(
+    def send_reply(
         self, connector: Connector, ticket_id: int, version: str | None, message: str
     ) -> str | None:
         """Post the customer message; on a concurrent change re-read the stamp once."""
@@ -452,240 +459,6 @@ class Worker:
             f"solved {iso(resolved_at)}",
         )
 
-    # -- the clock: tier entries, the due index, the ladder ---------------------------------
-
-    def _track(self, connector: Connector, ticket: Ticket, now: datetime) -> Ticket:
-        """Follow the tier entry the worker watches: response, pause, resolution, a human move."""
-        name = connector.name
-        entry = self.store.active_entry(name, ticket.id)
-        if entry is None:
-            return ticket
-        if ticket.status in CLOSED_STATUSES:
-            self.store.update_entry(entry, "resolved")
-            return ticket
-        if ticket.tier != entry.tier or entry.tier not in {t.id for t in self.policy.tiers}:
-            log.info(
-                "ticket moved by a person; the ladder steps aside",
-                connector=name,
-                ticket=ticket.id,
-                tier=ticket.tier,
-            )
-            self.store.update_entry(entry, "moved")
-            return ticket
-        pause_on = set(self.policy.tier(entry.tier).pause_on)
-        if ticket.status in pause_on and entry.paused_since is None:
-            entry.paused_since = now
-        elif ticket.status not in pause_on and entry.paused_since is not None:
-            entry.resolve_by = self._resume(entry, now)
-            entry.paused_since = None
-        if entry.responded_at is None:
-            if not ticket.comments_loaded:
-                ticket = connector.load_comments(ticket)
-                self.store.observe(name, ticket)
-            replies = [
-                c.created_at
-                for c in ticket.comments
-                if c.author_role == "agent" and c.created_at > entry.entered_at
-            ]
-            entry.responded_at = min(replies, default=None)
-        self.store.update_entry(entry)
-        return ticket
-
-    def _resume(self, entry: TierEntry, now: datetime) -> datetime:
-        """The resolution deadline pushed out by the business time spent paused."""
-        since = entry.paused_since or now
-        clock = self.policy.clock_for(entry.tier)
-        if clock is None:
-            return entry.resolve_by + (now - since)
-        return clock.add(entry.resolve_by, clock.between(since, now))
-
-    def _reschedule(self, name: str, ticket_id: int, now: datetime) -> None:
-        """Keep the due index at the next instant this ticket's decision could change."""
-        ticket = self.store.mirrored(name, ticket_id)
-        if ticket is None or ticket.status in CLOSED_STATUSES or ticket.is_worker_task:
-            self.store.set_due(name, ticket_id, None)
-            return
-        episode = self.store.episode(name, ticket_id)
-        ledger = self.store.ledger(name, ticket_id, episode)
-        done = {k for k, e in ledger.items() if e.state == "done"}
-        fired = frozenset(k[5:] for k in done if k.startswith("rule:"))
-        instants = []
-        entry = self.store.active_entry(name, ticket_id)
-        if entry is not None:
-            instants += [step.at for step in pending_steps(self.policy, entry, done)]
-        flip = self.policy.next_time_change(ticket, now, fired)
-        if flip is not None:
-            instants.append(flip)
-        self.store.set_due(name, ticket_id, min(instants, default=None))
-
-    def _sweep(self, connector: Connector, report: CycleReport) -> None:
-        """Every ticket that is due: ladder steps, then time rules, from the mirror."""
-        name = connector.name
-        now = self.clock()
-        for ticket_id in self.store.due_tickets(name, now):
-            if self.should_stop():
-                return
-            ticket = self.store.mirrored(name, ticket_id)
-            if ticket is None:
-                self.store.set_due(name, ticket_id, None)
-                continue
-            ticket = self._enrich(name, ticket, now)
-            self._climb(connector, ticket, now, report)
-            fresh = self.store.mirrored(name, ticket_id) or ticket
-            self._handle(connector, self._enrich(name, fresh, now), now, report)
-            self._reschedule(name, ticket_id, now)
-
-    def _climb(
-        self, connector: Connector, ticket: Ticket, now: datetime, report: CycleReport
-    ) -> None:
-        """Send due reminders, or move the ticket up when its tier missed a deadline."""
-        name = connector.name
-        entry = self.store.active_entry(name, ticket.id)
-        if entry is None:
-            return
-        ledger = self.store.ledger(name, ticket.id, entry.episode)
-        done = {k for k, e in ledger.items() if e.state == "done"}
-        due = [s for s in pending_steps(self.policy, entry, done) if s.at <= now]
-        if not due:
-            return
-        for _attempt in range(MAX_CONFLICT_RETRIES + 1):
-            plan, intents, target = self._ladder_plan(connector, ticket, entry, due, done, now)
-            record = {
-                "at": iso(now),
-                "connector": name,
-                "ticket": ticket.id,
-                "episode": entry.episode,
-                "dry_run": report.dry_run,
-                "ladder": [
-                    {
-                        "step": s.kind,
-                        "deadline": s.deadline,
-                        "tier": entry.tier,
-                        "to": s.to_tier,
-                        "offset": s.offset,
-                    }
-                    for s in due
-                ],
-                "tier_from": entry.tier,
-                "tier_to": target,
-            }
-            if report.dry_run:
-                self.audit.write(
-                    {
-                        **record,
-                        "outcome": "dry-run",
-                        "calls": {"made": [], "withheld": _calls_for(plan)},
-                    }
-                )
-                return
-            try:
-                made = self._apply(connector, ticket, plan, intents, now, report)
-            except ConflictError:
-                report.conflicts += 1
-                ticket = self._enrich(name, connector.fetch_ticket(ticket.id), now)
-                self.store.observe(name, ticket)
-                continue
-            except SkippableError as exc:
-                self.store.dead_letter(name, ticket.id, f"ladder: {exc}", None, now)
-                report.skipped += 1
-                return
-            if target is not None:
-                deadlines = self.policy.deadlines(target, now)
-                self.store.enter_tier(
-                    name,
-                    ticket.id,
-                    entry.episode,
-                    target,
-                    now,
-                    deadlines.respond_by,
-                    deadlines.resolve_by,
-                )
-                report.tiers[target] += 1
-            self.audit.write(
-                {**record, "outcome": "applied", "calls": {"made": made, "withheld": []}}
-            )
-            log.info(
-                "ladder step applied",
-                connector=name,
-                ticket=ticket.id,
-                tier=entry.tier,
-                to=target,
-                steps=[s.key for s in due],
-            )
-            return
-
-    def _ladder_plan(
-        self,
-        connector: Connector,
-        ticket: Ticket,
-        entry: TierEntry,
-        due: list[LadderStep],
-        done: set[str],
-        now: datetime,
-    ) -> tuple[Plan, list[tuple[str, dict[str, Any]]], str | None]:
-        """One update for the due steps: a move up (reminders then moot) or reminder notes."""
-        profile = connector.profile
-        plan = Plan(ticket_id=ticket.id, episode=entry.episode)
-        update = TicketUpdate(ticket_id=ticket.id, version=ticket.version)
-        move = next((s for s in due if s.kind == "missed"), None)
-        if move is None:
-            update.note = reminder_note(self.policy, entry, due, now)
-            plan.markers = [s.marker for s in due]
-            plan.update = update
-            return plan, [(s.key, {"marker": s.marker}) for s in due], None
-        target = move.to_tier or entry.tier
-        deadlines = self.policy.deadlines(target, now)
-        tag = f"esc-missed-{move.deadline}"
-        if tag not in ticket.tags:
-            update.tags = (*ticket.tags, tag)
-        group = profile.groups.get(target)
-        if group is not None and str(group) != str(ticket.group):
-            update.group = group
-        fields = {
-            "escalation_status": f"{target} escalated (missed {move.deadline} at "
-            f"{entry.tier}) at {iso(now)}",
-            "respond_by": iso(deadlines.respond_by),
-            "resolve_by": iso(deadlines.resolve_by),
-        }
-        update.custom_fields = {k: v for k, v in fields.items() if k in profile.fields}
-        update.note = missed_note(
-            self.policy, entry, move, deadlines.respond_by, deadlines.resolve_by, now
-        )
-        plan.markers = [move.marker]
-        plan.update = update
-        playbook = self.policy.tier(target).playbook
-        specs = self.policy.escalation_tasks([playbook], now, target) if playbook else []
-        plan.tasks = tasks_for(
-            connector.name,
-            profile,
-            ticket,
-            entry.episode,
-            target,
-            specs,
-            done,
-            f"moved to {self.policy.tier(target).name}",
-        )
-        moot = [s for s in due if s is not move and s.kind == "remind"]
-        for step in moot:  # a reminder for a deadline already missed says nothing new
-            self.store.record_done(
-                connector.name, ticket.id, entry.episode, step.key, now, {"superseded_by": move.key}
-            )
-        return (
-            plan,
-            [
-                (
-                    move.key,
-                    {
-                        "marker": move.marker,
-                        "tier": target,
-                        "playbooks": [playbook] if playbook else [],
-                        "enter": _entry_detail(target, now, deadlines),
-                    },
-                )
-            ],
-            target,
-        )
-
     # -- surge ------------------------------------------------------------------------------
 
     def _surge_rules(self) -> dict[str, timedelta]:
@@ -736,79 +509,7 @@ class Worker:
             return
         for ticket in connector.fetch_tickets(sorted(pending)):
             self.store.observe(name, ticket)
-            self._handle(connector, self._enrich(name, ticket, now), now, report)
-
-    # -- recovery -----------------------------------------------------------------------------
-
-    def recover(self, connector: Connector, report: CycleReport) -> None:
-        """Settle intents left open by a crash: read the ticket, finish or forget the write."""
-        name = connector.name
-        by_ticket: dict[tuple[int, int], list[Any]] = {}
-        for entry in self.store.open_intents(name):
-            by_ticket.setdefault((entry.ticket_id, entry.episode), []).append(entry)
-        for (ticket_id, episode), entries in by_ticket.items():
-            try:
-                self._recover_ticket(connector, ticket_id, episode, entries)
-                report.recovered += 1
-            except SkippableError as exc:
-                self.store.forget_intents(name, ticket_id, episode)
-                self.store.dead_letter(name, ticket_id, f"recovery: {exc}", None, self.clock())
-
-    def _recover_ticket(
-        self, connector: Connector, ticket_id: int, episode: int, entries: list[Any]
-    ) -> None:
-        """Recover one ticket's open intents."""
-        name, store = connector.name, self.store
-        rules = [e for e in entries if "marker" in e.detail]
-        ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
-        if rules:
-            markers = ticket.markers()
-            if not all(e.detail.get("marker") in markers for e in rules):
-                log.info(
-                    "write did not land before the crash; it will be planned again",
-                    connector=name,
-                    ticket=ticket_id,
-                )
-                store.forget_intents(name, ticket_id, episode)
-                return
-            for e in rules:
-                store.record_done(name, ticket_id, episode, e.key, self.clock())
-                enter = e.detail.get("enter")
-                active = store.active_entry(name, ticket_id)
-                if enter and (active is None or active.tier != enter["tier"]):
-                    store.enter_tier(
-                        name,
-                        ticket_id,
-                        episode,
-                        enter["tier"],
-                        datetime.fromisoformat(enter["at"]),
-                        datetime.fromisoformat(enter["respond_by"]),
-                        datetime.fromisoformat(enter["resolve_by"]),
-                    )
-        for e in entries:
-            if e.key == "reply":
-                message = str(e.detail["message"]).strip()
-                sent = any(
-                    c.public and c.author_role == "worker" and c.body.strip() == message
-                    for c in ticket.comments
-                )
-                if not sent:
-                    self._send_reply(connector, ticket_id, ticket.version, message)
-                store.record_done(name, ticket_id, episode, e.key, self.clock())
-            elif e.key.startswith("task:"):
-                task = TaskCreate(
-                    **{
-                        **e.detail,
-                        "due_at": datetime.fromisoformat(e.detail["due_at"])
-                        if e.detail.get("due_at")
-                        else None,
-                    }
-                )
-                task_id = connector.find_task(task.external_id) or connector.create_task(task)
-                store.record_done(
-                    name, ticket_id, episode, e.key, self.clock(), {"task_id": task_id}
-                )
-        log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
+            self.handle(connector, self.enrich(name, ticket, now), now, report)
 
     # -- records ------------------------------------------------------------------------------
 
@@ -862,20 +563,10 @@ class Worker:
         )
 
 
-def _entry_detail(tier: str, at: datetime, deadlines: Deadlines) -> dict[str, str]:
-    """The tier entry an update makes, for the ledger (recovery re-creates it)."""
-    return {
-        "tier": tier,
-        "at": at.isoformat(),
-        "respond_by": deadlines.respond_by.isoformat(),
-        "resolve_by": deadlines.resolve_by.isoformat(),
-    }
-
-
 def _rule_intents(decision: Decision, plan: Plan) -> list[tuple[str, dict[str, Any]]]:
     """Ledger intents for the rules a plan fires, each with its marker."""
     enter = (
-        _entry_detail(decision.target_tier, decision.now, decision.deadlines)
+        entry_detail(decision.target_tier, decision.now, decision.deadlines)
         if decision.target_tier and decision.deadlines
         else None
     )
@@ -903,21 +594,3 @@ def _fired_from_markers(markers: set[str], episode: int) -> set[str]:
         if len(parts) == 3 and parts[2] == f"ep{episode}":
             fired.add(parts[0])
     return fired
-
-
-def _task_detail(task: TaskCreate) -> dict[str, Any]:
-    """A task as JSON, for the ledger (enough to re-create it after a crash)."""
-    detail = dataclasses.asdict(task)
-    detail["due_at"] = task.due_at.isoformat() if task.due_at else None
-    return detail
-
-
-def _calls_for(plan: Plan) -> list[str]:
-    """The writes a dry run withholds."""
-    calls = []
-    if plan.update is not None and not plan.update.is_empty():
-        calls.append(f"PUT ticket {plan.ticket_id}")
-        if plan.update.customer_message:
-            calls.append(f"PUT ticket {plan.ticket_id} (public reply)")
-    calls.extend(f"POST task {t.external_id}" for t in plan.tasks)
-    return calls

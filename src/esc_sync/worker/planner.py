@@ -6,6 +6,7 @@ priority) and what the ledger says was done (rules fired, tasks created) is left
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 from esc_sync.config import ConnectorProfile
 from esc_sync.model import (
     MARKER_PREFIX,
+    Deadlines,
     Decision,
     Plan,
     TaskCreate,
@@ -243,3 +245,31 @@ def _status_fields(profile: ConnectorProfile, decision: Decision, new: list[Any]
         if "resolve_by" in profile.fields:
             fields["resolve_by"] = iso(decision.deadlines.resolve_by)
     return fields
+
+
+def entry_detail(tier: str, at: datetime, deadlines: Deadlines) -> dict[str, str]:
+    """The tier entry an update makes, for the ledger (recovery re-creates it)."""
+    return {
+        "tier": tier,
+        "at": at.isoformat(),
+        "respond_by": deadlines.respond_by.isoformat(),
+        "resolve_by": deadlines.resolve_by.isoformat(),
+    }
+
+
+def task_detail(task: TaskCreate) -> dict[str, Any]:
+    """A task as JSON, for the ledger (enough to re-create it after a crash)."""
+    detail = dataclasses.asdict(task)
+    detail["due_at"] = task.due_at.isoformat() if task.due_at else None
+    return detail
+
+
+def calls_for(plan: Plan) -> list[str]:
+    """The writes a dry run withholds."""
+    calls = []
+    if plan.update is not None and not plan.update.is_empty():
+        calls.append(f"PUT ticket {plan.ticket_id}")
+        if plan.update.customer_message:
+            calls.append(f"PUT ticket {plan.ticket_id} (public reply)")
+    calls.extend(f"POST task {t.external_id}" for t in plan.tasks)
+    return calls

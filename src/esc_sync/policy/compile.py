@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from esc_sync.durations import parse_duration
 from esc_sync.model import Evidence, Ticket
 from esc_sync.policy import schema
+from esc_sync.policy.calendar import BusinessCalendar
 from esc_sync.policy.fields import CUSTOM_PREFIX, FieldDef, field_names, lookup
 
 Tri = bool | None
@@ -48,6 +49,7 @@ class Test:
     unknown_keys: tuple[str, ...]
     check: Check
     seen: Callable[[Any], Any]
+    clock: BusinessCalendar | None = None  # set on older_than/newer_than with business = true
 
     def test(self, ticket: Ticket, now: datetime) -> Tri:
         """Apply the test; None when the field is unknown on this ticket."""
@@ -59,6 +61,15 @@ class Test:
         """Record this test when it is true."""
         if self.test(ticket, now) is True:
             out.append(Evidence(self.field, self.op, self.expected, self.seen(self.get(ticket))))
+
+    def trace(self, ticket: Ticket, now: datetime) -> Trace:
+        """This test's result with the value it read (`(not loaded)` when the field is unknown)."""
+        result = self.test(ticket, now)
+        if result is None:
+            return Trace("test", None, self.field, self.op, self.expected, "(not loaded)")
+        value = self.get(ticket)
+        seen = self.seen(value) if self.op == "matches" and result else _plain(value)
+        return Trace("test", result, self.field, self.op, self.expected, seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,11 @@ class Group:
             if child.test(ticket, now) is True:
                 child.evidence(ticket, now, out)
 
+    def trace(self, ticket: Ticket, now: datetime) -> Trace:
+        """This group's result with every child's trace (no short-circuit: all are shown)."""
+        children = tuple(trace(child, ticket, now) for child in self.children)
+        return Trace(self.kind, self.test(ticket, now), children=children)
+
 
 @dataclass(frozen=True, slots=True)
 class SurgeSpec:
@@ -123,6 +139,7 @@ class Compiler:
     tier_ids: Sequence[str] = ()
     custom_fields: Collection[str] | None = None
     has_calendar: bool = False
+    business_clock: BusinessCalendar | None = None  # what `business = true` counts on
     problems: list[tuple[str, str]] = field(default_factory=list)
 
     def rule(self, rule: schema.Rule, source: Path | None = None) -> CompiledRule | None:
@@ -195,8 +212,18 @@ class Compiler:
         if built is None:
             return None
         check, seen = built
+        clock = self.business_clock if cond.business else None
+        if clock is not None and op in ("older_than", "newer_than"):
+            check = _business_age(clock, value, older=op == "older_than")
         return Test(
-            definition.name, op, value, definition.get, definition.unknown_keys(), check, seen
+            definition.name,
+            op,
+            value,
+            definition.get,
+            definition.unknown_keys(),
+            check,
+            seen,
+            clock,
         )
 
     def field(self, name: str, path: str) -> FieldDef | None:
@@ -234,6 +261,21 @@ def suggest(word: str, candidates: Sequence[str], cutoff: float = 0.6) -> str:
     """` (did you mean "x"?)` for the closest candidate, or an empty string."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _business_age(clock: BusinessCalendar, value: str, *, older: bool) -> Check:
+    """older_than / newer_than counted in business time on a calendar."""
+    span = clock.span(value)
+
+    def aged(v: Any, now: datetime) -> bool:
+        """Whether the business time since `v` is at least (older) or under (newer) the span."""
+        when = _as_datetime(v)
+        if when is None:
+            return False
+        age = clock.between(when, now)
+        return age >= span if older else age < span
+
+    return aged
 
 
 def _build(
@@ -431,3 +473,49 @@ def _present(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     """The value as evidence (tuples become lists for JSON and templates)."""
     return list(value) if isinstance(value, tuple) else value
+
+
+# -- per-condition traces (`esc-sync rules explain`) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """One condition as evaluated on a ticket: a test with the value seen, or a group."""
+
+    kind: str  # "test", or the group kind: "all", "any", "none"
+    result: Tri
+    field: str | None = None
+    op: str | None = None
+    expected: Any = None
+    seen: Any = None
+    children: tuple[Trace, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-friendly view: tests with field/op/expected/seen, groups with children."""
+        if self.kind == "test":
+            return {
+                "field": self.field,
+                "op": self.op,
+                "expected": _plain(self.expected),
+                "seen": self.seen,
+                "result": _tri_word(self.result),
+            }
+        return {
+            "group": self.kind,
+            "result": _tri_word(self.result),
+            "conditions": [c.as_json() for c in self.children],
+        }
+
+
+def _tri_word(result: Tri) -> str:
+    """`true`, `false` or `unknown`."""
+    return "unknown" if result is None else str(result).lower()
+
+
+def trace(node: Node, ticket: Ticket, now: datetime) -> Trace:
+    """The trace of any compiled condition; a node without `trace` shows its result only."""
+    method = getattr(node, "trace", None)
+    if method is not None:
+        traced: Trace = method(ticket, now)
+        return traced
+    return Trace(type(node).__name__.lower(), node.test(ticket, now))

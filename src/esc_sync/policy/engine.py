@@ -292,6 +292,8 @@ def _flips(node: Node, ticket: Ticket) -> list[datetime]:
     if isinstance(node, Test) and node.op in ("older_than", "newer_than"):
         value = node.get(ticket)
         if isinstance(value, datetime):
+            if node.clock is not None:
+                return [node.clock.add(value, node.clock.span(str(node.expected)))]
             return [value + parse_duration(str(node.expected))]
     return []
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from esc_sync.errors import PolicyError
 from esc_sync.model import PRIORITIES, STATUSES
 from esc_sync.policy import schema
+from esc_sync.policy.calendar import BusinessCalendar, NeverOpen
 from esc_sync.policy.compile import CompiledRule, Compiler, suggest
 from esc_sync.policy.engine import Policy
 from esc_sync.policy.templates import SUFFIX, Templates
@@ -327,7 +328,12 @@ def _check(
         _ref(found, found.ladder[1], "ladder", "top", found.ladder[0].top, tier_ids, "tier")
     for playbook_id, (playbook, file) in found.playbooks.items():
         _check_steps(playbook, file, f'playbook "{playbook_id}"', found)
-    compiler = Compiler(tier_ids, custom_fields, has_calendar=bool(found.calendars))
+    compiler = Compiler(
+        tier_ids,
+        custom_fields,
+        has_calendar=bool(found.calendars),
+        business_clock=_default_clock(found),
+    )
     compiled: list[CompiledRule] = []
     names = templates.names()
     for rule, file in found.rules.values():
@@ -465,3 +471,17 @@ def _check_steps(playbook: schema.Playbook, file: str, item: str, found: _Collec
                 'a step after a "resolved" step cannot be anchored on "escalated"',
             )
         resolved = resolved or step.after == "resolved"
+
+
+def _default_clock(found: _Collected) -> BusinessCalendar | None:
+    """The calendar `business = true` counts on: the first tier's that has one, else the first."""
+    names = [tier.calendar for tier, _ in found.tiers.values() if tier.calendar]
+    names += list(found.calendars)
+    for name in names:
+        entry = found.calendars.get(name)
+        if entry is not None:
+            try:
+                return BusinessCalendar(entry[0], name)
+            except NeverOpen:
+                return None  # reported as a problem of the calendar itself
+    return None

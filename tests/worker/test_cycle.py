@@ -238,3 +238,32 @@ def test_a_stop_request_mid_page_keeps_the_bookmark_before_that_page(world):  # 
     again = worker.run_cycle(connector)
     assert again.updates == 2  # the other two; the first is not written twice
     assert sum(1 for w in desk.writes if w.note) == 3
+
+
+def test_a_write_whose_answer_was_lost_is_not_written_again(world):  # type: ignore[no-untyped-def]
+    desk, connector, worker, store, _ = world
+    desk.add(manager_ticket(), [customer_said(1, "manager please")])
+    real = connector.apply_update
+    lost: list[int] = []
+
+    def lands_but_answers_409(update):  # type: ignore[no-untyped-def]
+        real(update)  # the helpdesk applied it; the answer never came back, the retry got 409
+        if not lost:
+            lost.append(update.ticket_id)
+            from esc_sync.errors import ConflictError
+
+            raise ConflictError("stale stamp on retry", status=409, ticket_id=update.ticket_id)
+        return desk.tickets[update.ticket_id].version
+
+    connector.apply_update = lands_but_answers_409  # type: ignore[method-assign]
+
+    worker.run_cycle(connector)
+    worker.run_cycle(connector)  # its recovery finishes what followed the note
+
+    notes = [c for c in desk.comments[1] if c.author_role == "worker" and not c.public]
+    replies = [c for c in desk.comments[1] if c.author_role == "worker" and c.public]
+    assert len(notes) == 1 and len(replies) == 1
+    assert len(desk.tasks) == 6
+    assert store.ledger_count("fake", "intent") == 0
+    assert store.ledger("fake", 1, 1)["rule:manager-request"].state == "done"
+    assert store.active_entry("fake", 1) is not None

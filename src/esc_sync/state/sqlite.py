@@ -384,6 +384,14 @@ class Store:
             (connector, ticket_id, episode),
         )
 
+    def forget_keys(self, connector: str, ticket_id: int, episode: int, keys: list[str]) -> None:
+        """Drop some open intents of a ticket."""
+        self.db.executemany(
+            "DELETE FROM ledger WHERE connector = ? AND ticket_id = ? AND episode = ? "
+            "AND key = ? AND state = 'intent'",
+            [(connector, ticket_id, episode, key) for key in keys],
+        )
+
     def open_intents(self, connector: str) -> list[LedgerEntry]:
         """Intents without an outcome: a crash happened between announcing and recording."""
         rows = self.db.execute(

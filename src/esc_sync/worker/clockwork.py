@@ -161,8 +161,29 @@ class Clockwork:
                 made = self.worker.apply_plan(connector, ticket, plan, intents, now, report)
             except ConflictError:
                 report.conflicts += 1
-                ticket = self.worker.enrich(name, connector.fetch_ticket(ticket.id), now)
+                fresh = connector.load_comments(connector.fetch_ticket(ticket.id))
+                ticket = self.worker.enrich(name, fresh, now)
                 self.worker.store.observe(name, ticket)
+                landed = ticket.markers()  # a write whose answer was lost left its marker
+                for step in due:
+                    if step.marker in landed:
+                        store = self.worker.store
+                        store.record_done(name, ticket.id, entry.episode, step.key, now)
+                        done.add(step.key)
+                        if step.to_tier is not None:
+                            dl = self.worker.policy.deadlines(step.to_tier, now)
+                            store.enter_tier(
+                                name,
+                                ticket.id,
+                                entry.episode,
+                                step.to_tier,
+                                now,
+                                dl.respond_by,
+                                dl.resolve_by,
+                            )
+                due = [s for s in due if s.key not in done]
+                if not due:
+                    return
                 continue
             except SkippableError as exc:
                 self.worker.store.dead_letter(name, ticket.id, f"ladder: {exc}", None, now)

@@ -36,6 +36,7 @@ from esc_sync.worker.planner import (
     build_plan,
     calls_for,
     entry_detail,
+    has_reply,
     iso,
     task_detail,
     tasks_for,
@@ -43,7 +44,6 @@ from esc_sync.worker.planner import (
 from esc_sync.worker.recovery import recover
 
 log = structlog.get_logger("esc_sync.worker")
-
 
 
 @dataclass(slots=True)
@@ -210,6 +210,7 @@ class Worker:
         ledger = self.store.ledger(name, ticket.id, episode)
         fired = {k[5:] for k, e in ledger.items() if k.startswith("rule:") and e.state == "done"}
         if ticket.comments_loaded:
+            self._adopt_markers(name, ticket, episode, fired)
             fired |= _fired_from_markers(ticket.markers(), episode)
         surge: dict[str, list[datetime]] = {}
         for rule_id, within in self._surge_rules().items():
@@ -224,6 +225,34 @@ class Worker:
         return EvalContext(fired=frozenset(fired), surge_times=surge), done | {
             f"rule:{r}" for r in fired
         }
+
+    def _adopt_markers(self, name: str, ticket: Ticket, episode: int, fired: set[str]) -> None:
+        """Record rules whose marker is on the ticket but not in the ledger (a write whose
+        answer was lost, or a state store started afresh), so they never fire twice."""
+        now = self.clock()
+        for rule in sorted(_fired_from_markers(ticket.markers(), episode) - fired):
+            marker = next(m for m in ticket.markers() if m.startswith(f"{MARKER_PREFIX}{rule}:"))
+            self.store.record_done(
+                name,
+                ticket.id,
+                episode,
+                f"rule:{rule}",
+                now,
+                {"marker": marker, "adopted": True, "tier": ticket.tier},
+            )
+            log.info(
+                "adopted a marker found on the ticket", connector=name, ticket=ticket.id, rule=rule
+            )
+        tier = ticket.tier
+        if (
+            tier
+            and self.store.active_entry(name, ticket.id) is None
+            and any(m.endswith(f":{tier}:ep{episode}") for m in ticket.markers())
+        ):
+            deadlines = self.policy.deadlines(tier, now)
+            self.store.enter_tier(
+                name, ticket.id, episode, tier, now, deadlines.respond_by, deadlines.resolve_by
+            )
 
     def _decide(
         self, connector: Connector, ticket: Ticket, now: datetime
@@ -294,7 +323,9 @@ class Worker:
                         ticket=ticket.id,
                         attempt=attempt + 1,
                     )
-                    ticket = self.enrich(name, connector.fetch_ticket(ticket.id), now)
+                    # with its comments: a write whose answer was lost shows its marker there
+                    fresh = connector.load_comments(connector.fetch_ticket(ticket.id))
+                    ticket = self.enrich(name, fresh, now)
                     self.store.observe(name, ticket)
                     continue
                 if decision.target_tier and decision.deadlines and plan.update is not None:
@@ -346,13 +377,22 @@ class Worker:
         name, episode, store = connector.name, plan.episode, self.store
         update = plan.update
         reply = update.customer_message if update else None
+        writes_note = update is not None and update.note is not None and bool(plan.markers)
+        # what follows the note (reply, tasks) is tied to its first marker: after a crash or a
+        # lost answer it is carried out only if that marker is on the ticket
+        after = {"after_marker": plan.markers[0]} if writes_note else {}
         for key, detail in intents:
             store.record_intent(name, ticket.id, episode, key, detail, now)
         if reply:
-            store.record_intent(name, ticket.id, episode, "reply", {"message": reply}, now)
+            store.record_intent(name, ticket.id, episode, "reply", {"message": reply, **after}, now)
         for task in plan.tasks:
             store.record_intent(
-                name, ticket.id, episode, f"task:{task.external_id}", task_detail(task), now
+                name,
+                ticket.id,
+                episode,
+                f"task:{task.external_id}",
+                {**task_detail(task), **after},
+                now,
             )
         made: list[str] = []
         version = ticket.version
@@ -360,8 +400,15 @@ class Worker:
             main = dataclasses.replace(update, customer_message=None)
             try:
                 version = connector.apply_update(main)
-            except (ConflictError, SkippableError):
+            except SkippableError:
                 store.forget_intents(name, ticket.id, episode)
+                raise
+            except ConflictError:
+                # it may still have landed with its answer lost: the marker-bearing intents go
+                # (the re-read decides again); the rest waits for recovery to check the marker
+                store.forget_keys(name, ticket.id, episode, [key for key, _ in intents])
+                if not writes_note:
+                    store.forget_intents(name, ticket.id, episode)
                 raise
             made.append(f"PUT ticket {ticket.id}")
             report.updates += 1
@@ -390,13 +437,15 @@ class Worker:
     def send_reply(
         self, connector: Connector, ticket_id: int, version: str | None, message: str
     ) -> str | None:
-        """Post the customer message; on a concurrent change re-read the stamp once."""
+        """Post the customer message once; after a conflict, look before posting again."""
         try:
             return connector.apply_update(
                 TicketUpdate(ticket_id=ticket_id, version=version, customer_message=message)
             )
         except ConflictError:
-            fresh = connector.fetch_ticket(ticket_id)
+            fresh = connector.load_comments(connector.fetch_ticket(ticket_id))
+            if has_reply(fresh, message):  # it landed; only its answer was lost
+                return fresh.version
             return connector.apply_update(
                 TicketUpdate(ticket_id=ticket_id, version=fresh.version, customer_message=message)
             )

@@ -273,3 +273,11 @@ def calls_for(plan: Plan) -> list[str]:
             calls.append(f"PUT ticket {plan.ticket_id} (public reply)")
     calls.extend(f"POST task {t.external_id}" for t in plan.tasks)
     return calls
+
+
+def has_reply(ticket: Ticket, message: str) -> bool:
+    """Whether the worker's public message is already on the ticket."""
+    text = message.strip()
+    return any(
+        c.public and c.author_role == "worker" and c.body.strip() == text for c in ticket.comments
+    )

@@ -19,6 +19,8 @@ from esc_sync.model import TaskCreate
 if TYPE_CHECKING:
     from esc_sync.worker.cycle import CycleReport, Worker
 
+from esc_sync.worker.planner import has_reply
+
 log = structlog.get_logger("esc_sync.recovery")
 
 
@@ -68,25 +70,21 @@ def _recover_ticket(
                     datetime.fromisoformat(enter["respond_by"]),
                     datetime.fromisoformat(enter["resolve_by"]),
                 )
+    markers = ticket.markers()
     for e in entries:
+        after = e.detail.get("after_marker")
+        if after is not None and after not in markers:
+            store.forget_keys(name, ticket_id, episode, [e.key])  # its update never landed
+            continue
         if e.key == "reply":
-            message = str(e.detail["message"]).strip()
-            sent = any(
-                c.public and c.author_role == "worker" and c.body.strip() == message
-                for c in ticket.comments
-            )
-            if not sent:
+            message = str(e.detail["message"])
+            if not has_reply(ticket, message):
                 worker.send_reply(connector, ticket_id, ticket.version, message)
             store.record_done(name, ticket_id, episode, e.key, worker.clock())
         elif e.key.startswith("task:"):
-            task = TaskCreate(
-                **{
-                    **e.detail,
-                    "due_at": datetime.fromisoformat(e.detail["due_at"])
-                    if e.detail.get("due_at")
-                    else None,
-                }
-            )
+            fields = {k: v for k, v in e.detail.items() if k != "after_marker"}
+            due = fields.get("due_at")
+            task = TaskCreate(**{**fields, "due_at": datetime.fromisoformat(due) if due else None})
             task_id = connector.find_task(task.external_id) or connector.create_task(task)
             store.record_done(name, ticket_id, episode, e.key, worker.clock(), {"task_id": task_id})
     log.info("recovered interrupted writes", connector=name, ticket=ticket_id)

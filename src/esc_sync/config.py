@@ -109,6 +109,10 @@ class ConnectorProfile(BaseModel):
     start: str = "7d"
     groups: dict[str, int | str] = Field(default_factory=dict)
     fields: dict[str, int | str] = Field(default_factory=dict)
+    # Freshdesk custom statuses (ids >= 6) -> model status; 2-5 are fixed by Freshdesk.
+    statuses: dict[int, Literal["new", "open", "pending", "on_hold", "solved", "closed"]] = Field(
+        default_factory=dict
+    )
     bot_user_id: int | None = None
     timeout: tuple[float, float] = (5.0, 60.0)
     page_size: int = Field(default=1000, ge=1, le=1000)

@@ -42,6 +42,31 @@ resolve_by = 360010003
 refund_amount = 360010010
 """
 
+FRESHDESK_PROFILE = """type = "freshdesk"
+base_url = "{url}"
+token_env = "ESC_SYNC_DEMO_TOKEN"
+start = "30d"
+page_size = 100
+
+[groups]
+t1 = 360000001
+t2 = 360000002
+t3 = 360000003
+t4 = 360000004
+
+[fields]
+escalation_status = "cf_escalation_status"
+respond_by = "fr_due_by"
+resolve_by = "due_by"
+refund_amount = "cf_refund_amount"
+reopens = "cf_reopen_count"
+
+[statuses]
+6 = "on_hold"
+"""
+
+PROFILES = {"zendesk": PROFILE, "freshdesk": FRESHDESK_PROFILE}
+
 CONFIG = """[worker]
 rules = "{rules}"
 state = "sqlite:///{work}/demo.db"
@@ -57,9 +82,10 @@ profile = "sandbox.toml"
 """
 
 
-def write_demo_config(work: Path, url: str, rules: Path) -> Path:
-    """A config and profile in `work` that point at the running sandbox."""
-    (work / "sandbox.toml").write_text(PROFILE.format(url=url), encoding="utf-8")
+def write_demo_config(work: Path, url: str, rules: Path, dialect: str = "zendesk") -> Path:
+    """A config and a profile of the sandbox's dialect in `work`, pointing at the sandbox."""
+    profile = PROFILES[dialect].format(url=url)
+    (work / "sandbox.toml").write_text(profile, encoding="utf-8")
     config = work / "config.toml"
     config.write_text(
         CONFIG.format(rules=rules.resolve().as_posix(), work=work.as_posix()), encoding="utf-8"
@@ -67,7 +93,9 @@ def write_demo_config(work: Path, url: str, rules: Path) -> Path:
     return config
 
 
-def run_demo(console: Console, *, port: int = 0, rules: Path = Path("rules")) -> None:
+def run_demo(
+    console: Console, *, port: int = 0, rules: Path = Path("rules"), dialect: str = "zendesk"
+) -> None:
     """Run the whole demo against a fresh sandbox."""
     if not rules.exists():
         raise ConfigError(f"{rules}: policy folder not found (run the demo from the repository)")
@@ -75,12 +103,13 @@ def run_demo(console: Console, *, port: int = 0, rules: Path = Path("rules")) ->
     os.environ["ESC_SYNC_DEMO_TOKEN"] = token
     with (
         tempfile.TemporaryDirectory(prefix="esc-sync-demo-") as tmp,
-        Sandbox(port=port, token=token, recent_window=0) as box,
+        Sandbox(port=port, token=token, recent_window=0, dialect=dialect) as box,
     ):
         work = Path(tmp)
-        config = write_demo_config(work, box.url, rules)
+        config = write_demo_config(work, box.url, rules, dialect)
         console.rule("[bold]1. The sandbox helpdesk")
-        console.print(f"Zendesk-compatible sandbox at {box.url}, seeded with realistic tickets.")
+        vendor = dialect.capitalize()
+        console.print(f"{vendor}-compatible sandbox at {box.url}, seeded with realistic tickets.")
         app = build_app(config)
         try:
             connector = app.connectors[0]

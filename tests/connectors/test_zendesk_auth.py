@@ -106,5 +106,5 @@ def test_build_connector_makes_a_zendesk_connector(profile: ConnectorProfile) ->
 
 
 def test_build_connector_refuses_unknown_types(profile: ConnectorProfile) -> None:
-    with pytest.raises(ConfigError, match="freshdesk"):
-        build_connector(profile.model_copy(update={"type": "freshdesk"}))
+    with pytest.raises(ConfigError, match="request-tracker"):
+        build_connector(profile.model_copy(update={"type": "request-tracker"}))

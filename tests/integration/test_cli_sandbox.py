@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,17 +23,23 @@ TOKEN = "itest-token-7f3a9c"
 GROUPS = {"t1": 360000001, "t2": 360000002, "t3": 360000003, "t4": 360000004}
 
 
-@pytest.fixture()
-def box() -> Iterator[Sandbox]:
-    """A fresh sandbox on a free port."""
-    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+# The change feed's path in each dialect (faults are armed on it).
+FEED = {"zendesk": r"incremental", "freshdesk": r"^/api/v2/tickets$"}
+
+
+@pytest.fixture(params=["zendesk", "freshdesk"])
+def box(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A fresh sandbox on a free port, speaking each dialect in turn."""
+    with Sandbox(
+        port=0, token=TOKEN, recent_window=0, incremental_limit=1000, dialect=request.param
+    ) as sandbox:
         yield sandbox
 
 
 @pytest.fixture()
 def config(box: Sandbox, tmp_path: Path) -> Path:
-    """A worker config pointing at the sandbox."""
-    return write_demo_config(tmp_path, box.url, RULES)
+    """A worker config (with a profile of the sandbox's dialect) pointing at the sandbox."""
+    return write_demo_config(tmp_path, box.url, RULES, box.dialect)
 
 
 def esc_sync(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
@@ -128,14 +135,18 @@ def test_refused_token_exits_3_without_leaking_it(box: Sandbox, config: Path) ->
 
 
 def test_rate_limit_and_server_errors_are_ridden_out(box: Sandbox, config: Path) -> None:
+    feed = FEED[box.dialect]
     for kind in ("429", "503"):
         requests.post(f"{box.url}/__sandbox/faults",
-                      json={"kind": kind, "count": 1, "path": "incremental"}, timeout=10)
+                      json={"kind": kind, "count": 1, "path": feed}, timeout=10)
 
     result = esc_sync("run", "--config", str(config), "--once")
 
     assert result.returncode == 0, result.stderr
-    statuses = [r["status"] for r in api_requests(box) if "incremental" in r["path"]]
+    statuses = [
+        r["status"] for r in api_requests(box)
+        if r["method"] == "GET" and re.search(feed, r["path"])
+    ]
     assert 429 in statuses and 503 in statuses and statuses[-1] == 200
 
 

@@ -22,6 +22,10 @@ def build_connector(
         from esc_sync.connectors.zendesk import ZendeskConnector
 
         return ZendeskConnector(profile, session=session, sleep=sleep)
+    if profile.type == "freshdesk":
+        from esc_sync.connectors.freshdesk import FreshdeskConnector
+
+        return FreshdeskConnector(profile, session=session, sleep=sleep)
     raise ConfigError(
         f"{profile.path or profile.name}: type: no {profile.type} connector is available yet"
     )

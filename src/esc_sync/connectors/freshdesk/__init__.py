@@ -1,0 +1,5 @@
+"""The Freshdesk connector."""
+
+from esc_sync.connectors.freshdesk.connector import FreshdeskConnector
+
+__all__ = ["FreshdeskConnector"]

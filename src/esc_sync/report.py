@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
@@ -46,5 +50,52 @@ def print_report(console: Console, report: CycleReport) -> None:
         + (" (dry run: no writes sent)" if report.dry_run else ""),
         highlight=False,
     )
+    if report.rules:
+        per_rule = ", ".join(f"{rule} {n}" for rule, n in report.rules.most_common())
+        console.print(f"  per rule: {per_rule}", highlight=False)
+    if report.tiers:
+        per_tier = ", ".join(f"{tier} {n}" for tier, n in sorted(report.tiers.items()))
+        console.print(f"  per tier: {per_tier}", highlight=False)
     for endpoint, count in sorted(report.calls.items()):
         console.print(f"  {count:5d}  {endpoint}", highlight=False)
+
+
+def summary_table(reports: Sequence[CycleReport], records: Iterable[dict[str, Any]]) -> Table:
+    """The end-of-run summary: tickets read, decisions, per rule, per tier, writes planned."""
+    outcomes: Counter[str] = Counter()
+    writes: Counter[str] = Counter()
+    for record in records:
+        outcomes[str(record.get("outcome"))] += 1
+        calls = record.get("calls") or {}
+        for call in [*(calls.get("withheld") or []), *(calls.get("made") or [])]:
+            writes[_write_kind(str(call))] += 1
+    rules: Counter[str] = Counter()
+    tiers: Counter[str] = Counter()
+    for report in reports:
+        rules.update(report.rules)
+        tiers.update(report.tiers)
+    dry = all(r.dry_run for r in reports)
+    table = Table(title="summary" + (" (dry run: nothing was written)" if dry else ""))
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("tickets read", str(sum(r.tickets_read for r in reports)))
+    table.add_row("pages", str(sum(r.pages for r in reports)))
+    for outcome, n in sorted(outcomes.items()):
+        table.add_row(f"decisions: {outcome}", str(n))
+    table.add_row("tickets matching a rule", str(sum(r.matched for r in reports)))
+    for rule, n in rules.most_common():
+        table.add_row(f"  rule {rule}", str(n))
+    for tier, n in sorted(tiers.items()):
+        table.add_row(f"  to tier {tier}", str(n))
+    verb = "planned" if dry else "made"
+    for kind in ("ticket updates", "public replies", "tasks"):
+        table.add_row(f"writes {verb}: {kind}", str(writes[kind]))
+    table.add_row("API calls", str(sum(sum(r.calls.values()) for r in reports)))
+    return table
+
+
+def _write_kind(call: str) -> str:
+    """`PUT ticket 7` -> ticket updates; `... (public reply)` -> public replies; tasks."""
+    if call.startswith("POST task"):
+        return "tasks"
+    return "public replies" if "(public reply)" in call else "ticket updates"

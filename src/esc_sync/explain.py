@@ -1,0 +1,297 @@
+"""`esc-sync rules explain`: why a ticket is (or is not) escalated, condition by condition.
+
+Read-only: the ticket and its comments are read from the helpdesk, the state store is only read
+(episode, rules fired, requester history, surge hits), and nothing is written anywhere. The
+decision and plan come from the same policy and planner the worker uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from esc_sync.connectors.base import Connector
+from esc_sync.durations import format_duration
+from esc_sync.model import MARKER_PREFIX, Decision, Plan, Ticket
+from esc_sync.policy import EvalContext, Policy
+from esc_sync.policy.compile import CompiledRule
+from esc_sync.policy.engine import surge_count
+from esc_sync.policy.trace import Trace, trace
+from esc_sync.state.sqlite import Store
+from esc_sync.worker.audit import plan_summary
+from esc_sync.worker.planner import History, build_plan, iso
+
+RESULT_STYLE = {"true": "green", "false": "red", "unknown": "yellow"}
+TEXT_LIMIT = 90
+
+
+@dataclass(slots=True)
+class RuleOutcome:
+    """One rule on the ticket: its verdict and its conditions' trace."""
+
+    rule: CompiledRule
+    verdict: str  # matched | not matched | unknown | already fired | disabled | surge below
+    trace: Trace
+    surge: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Explanation:
+    """Everything `rules explain` shows for one ticket."""
+
+    connector: str
+    ticket: Ticket
+    at: datetime
+    episode: int
+    rules: list[RuleOutcome]
+    decision: Decision
+    plan: Plan
+
+
+def parse_at(text: str | None, clock_now: datetime) -> datetime:
+    """`--at`: an ISO-8601 time (naive means UTC), or now when absent."""
+    if text is None or text == "now":
+        return clock_now
+    when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def explain_ticket(
+    policy: Policy, connector: Connector, store: Store | None, ticket_id: int, now: datetime
+) -> Explanation:
+    """Read one ticket and evaluate every rule on it, the way the worker would at `now`."""
+    name = connector.name
+    ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
+    ticket = _with_history(store, name, ticket, now)
+    episode = store.episode(name, ticket.id) if store is not None else 1
+    ledger = store.ledger(name, ticket.id, episode) if store is not None else {}
+    fired = {k[5:] for k, e in ledger.items() if k.startswith("rule:") and e.state == "done"}
+    fired |= _fired_from_markers(ticket, episode)
+    ctx = EvalContext(
+        fired=frozenset(fired), surge_times=_surge_times(policy, store, name, ticket, now)
+    )
+    decision = policy.evaluate(ticket, now, ctx)
+    done = {k for k, e in ledger.items() if e.state == "done"} | {f"rule:{r}" for r in fired}
+    history = History()
+    if decision.matches and ticket.requester.id is not None and store is not None:
+        history = History(
+            prior_tickets=max((ticket.requester.tickets_90d or 1) - 1, 0),
+            recent_tickets=tuple(store.recent_tickets(name, ticket.requester.id, ticket.id)),
+        )
+    plan = build_plan(
+        connector=name,
+        profile=connector.profile,
+        policy=policy,
+        ticket=ticket,
+        decision=decision,
+        episode=episode,
+        done_keys=done,
+        history=history,
+    )
+    outcomes = [_outcome(rule, ticket, now, decision, ctx) for rule in policy.rules]
+    return Explanation(name, ticket, now, episode, outcomes, decision, plan)
+
+
+def _with_history(store: Store | None, name: str, ticket: Ticket, now: datetime) -> Ticket:
+    """The requester's recent ticket counts from the mirror (unknown without a state store)."""
+    rid = ticket.requester.id
+    if store is None or rid is None:
+        return ticket
+    requester = dataclasses.replace(
+        ticket.requester,
+        tickets_30d=store.requester_tickets(name, rid, now - timedelta(days=30)),
+        tickets_90d=store.requester_tickets(name, rid, now - timedelta(days=90)),
+    )
+    return dataclasses.replace(ticket, requester=requester)
+
+
+def _fired_from_markers(ticket: Ticket, episode: int) -> set[str]:
+    """Rules whose marker for this episode is already in the ticket's notes."""
+    fired = set()
+    for mark in ticket.markers():
+        parts = mark[len(MARKER_PREFIX) :].split(":")
+        if len(parts) == 3 and parts[2] == f"ep{episode}":
+            fired.add(parts[0])
+    return fired
+
+
+def _surge_times(
+    policy: Policy, store: Store | None, name: str, ticket: Ticket, now: datetime
+) -> dict[str, list[datetime]]:
+    """Creation times of every ticket matching each surge rule near this one (this one too)."""
+    if ticket.created_at is None:
+        return {}
+    times: dict[str, list[datetime]] = {}
+    candidates = set(policy.surge_candidates(ticket, now))
+    for rule_id, within in policy.surge_windows().items():
+        if rule_id not in candidates:
+            continue
+        hits = []
+        if store is not None:
+            start, end = ticket.created_at - within, ticket.created_at + within
+            hits = store.surge_hits(name, rule_id, start, end)
+        found = [at for tid, at in hits if tid != ticket.id] + [ticket.created_at]
+        times[rule_id] = sorted(found)
+    return times
+
+
+def _outcome(
+    rule: CompiledRule, ticket: Ticket, now: datetime, decision: Decision, ctx: EvalContext
+) -> RuleOutcome:
+    """The verdict of one rule, with its trace."""
+    traced = trace(rule.condition, ticket, now)
+    surge: dict[str, Any] | None = None
+    below = False
+    if rule.surge is not None and ticket.created_at is not None:
+        times = ctx.surge_times.get(rule.id, ())
+        count = surge_count(times, ticket.created_at, rule.surge.within)
+        below = count < rule.surge.at_least
+        window = format_duration(rule.surge.within)
+        surge = {"at_least": rule.surge.at_least, "within": window, "seen": count}
+    matched = {m.rule for m in decision.matches}
+    if not rule.enabled:
+        verdict = "disabled"
+    elif rule.id in decision.already_fired:
+        verdict = "already fired"
+    elif rule.id in matched:
+        verdict = "matched" if traced.result else "matched after the decision's own writes"
+    elif traced.result is None:
+        verdict = "unknown"
+    elif traced.result and below:
+        verdict = "surge below threshold"
+    else:
+        verdict = "not matched"
+    return RuleOutcome(rule, verdict, traced, surge)
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def as_json(exp: Explanation) -> dict[str, Any]:
+    """The explanation as one JSON document (`--json`)."""
+    d = exp.decision
+    return {
+        "connector": exp.connector,
+        "ticket": exp.ticket.id,
+        "subject": exp.ticket.subject,
+        "at": iso(exp.at),
+        "episode": exp.episode,
+        "rules": [
+            {
+                "rule": o.rule.id,
+                "name": o.rule.name,
+                "escalate_to": o.rule.then.escalate_to,
+                "verdict": o.verdict,
+                "matched": o.verdict.startswith("matched"),
+                "surge": o.surge,
+                "when": o.trace.as_json(),
+            }
+            for o in exp.rules
+        ],
+        "decision": {
+            "matched": [m.rule for m in d.matches],
+            "already_fired": d.already_fired,
+            "tier_from": d.current_tier,
+            "tier_to": d.target_tier,
+            "tags": d.tags,
+            "priority": d.priority,
+            "status": d.status,
+            "playbooks": d.playbooks,
+            "deadlines": (
+                {
+                    "respond_by": iso(d.deadlines.respond_by),
+                    "resolve_by": iso(d.deadlines.resolve_by),
+                }
+                if d.deadlines
+                else None
+            ),
+        },
+        "plan": None if exp.plan.is_empty() else plan_summary(exp.plan),
+    }
+
+
+def _short(value: Any) -> str:
+    """A value for one line of the tree: ISO times, long text cut."""
+    if isinstance(value, datetime):
+        value = iso(value)
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    text = " ".join(text.split())
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+
+
+def _add_trace(tree: Tree, node: Trace) -> None:
+    """Append one condition (and its children) to a rich tree."""
+    word = "unknown" if node.result is None else str(node.result).lower()
+    mark = f"[{RESULT_STYLE[word]}]{word}[/]"
+    if node.kind == "test":
+        label = (
+            f"{mark}  {escape(str(node.field))} {node.op} {escape(_short(node.expected))}"
+            f"  [dim]seen:[/] {escape(_short(node.seen))}"
+        )
+        tree.add(label)
+        return
+    branch = tree.add(f"{mark}  [bold]{node.kind}[/]")
+    for child in node.children:
+        _add_trace(branch, child)
+
+
+def render(console: Console, exp: Explanation) -> None:
+    """Print the explanation: every rule with its conditions, then the decision and plan."""
+    t = exp.ticket
+    console.print(
+        f"[bold]ticket {t.id}[/] on {exp.connector}: {escape(t.subject)}  "
+        f"[dim](status {t.status}, priority {t.priority or '-'}, tier {t.tier or '-'}, "
+        f"episode {exp.episode}, evaluated at {iso(exp.at)})[/]"
+    )
+    for o in exp.rules:
+        style = "green" if o.verdict.startswith("matched") else "dim"
+        tree = Tree(
+            f"[{style}]{o.verdict.upper()}[/]  [bold]{escape(o.rule.id)}[/]  "
+            f"{escape(o.rule.name)} -> {o.rule.then.escalate_to or 'no tier'}"
+        )
+        if o.surge is not None:
+            tree.add(
+                f"surge: {o.surge['seen']} matching tickets in {o.surge['within']} "
+                f"(needs {o.surge['at_least']})"
+            )
+        _add_trace(tree, o.trace)
+        console.print(tree)
+    _render_decision(console, exp)
+
+
+def _render_decision(console: Console, exp: Explanation) -> None:
+    """The combined decision and the writes it would make."""
+    d = exp.decision
+    console.rule("[bold]decision")
+    if not d.matches:
+        fired = f" (already fired this episode: {', '.join(d.already_fired)})"
+        console.print("no new rule matches; nothing to do" + (fired if d.already_fired else ""))
+        return
+    console.print(f"matched: {', '.join(m.rule for m in d.matches)}", highlight=False)
+    move = f"{d.current_tier or '-'} -> {d.target_tier}" if d.target_tier else "stays"
+    console.print(f"tier: {move}; priority: {d.priority or 'unchanged'}", highlight=False)
+    if d.deadlines:
+        console.print(
+            f"respond by {iso(d.deadlines.respond_by)}, resolve by {iso(d.deadlines.resolve_by)}",
+            highlight=False,
+        )
+    console.rule("[bold]plan (not sent)")
+    if exp.plan.is_empty():
+        console.print("nothing left to write: the ledger and the ticket already show it")
+        return
+    summary = plan_summary(exp.plan)
+    for key in ("tags", "group", "priority", "status", "custom_fields", "markers"):
+        if summary.get(key):
+            console.print(f"{key}: {summary[key]}", highlight=False, markup=False)
+    if exp.plan.update and exp.plan.update.note:
+        console.print(f"internal note: {len(exp.plan.update.note.splitlines())} lines")
+    for task in summary["tasks"]:
+        console.print(
+            f"task: {task['title']} (due {task['due_at']})", highlight=False, markup=False
+        )

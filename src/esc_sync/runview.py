@@ -1,0 +1,108 @@
+"""What `esc-sync run` shows and serves around the worker: progress, summary, plan file, metrics.
+
+The worker itself is unchanged: the observer wraps each connector's change feed and the audit
+log, and is told when a cycle ends (the daemon's `on_cycle`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from esc_sync.app import App
+from esc_sync.connectors.base import Connector
+from esc_sync.durations import parse_duration
+from esc_sync.metrics import Metrics, MetricsServer
+from esc_sync.plans import plan_document, write_plan
+from esc_sync.progress import (
+    AuditTee,
+    ObservedConnector,
+    PageListener,
+    ProgressDisplay,
+    RecordListener,
+)
+from esc_sync.worker.cycle import CycleReport
+
+
+def health_bound(app: App) -> float:
+    """Seconds without a successful cycle before /healthz says unhealthy."""
+    poll = app.config.settings.worker.poll_every
+    deadline = parse_duration(app.config.settings.worker.cycle_deadline)
+    return max(3 * poll, deadline + poll, timedelta(seconds=3)).total_seconds()
+
+
+class RunObserver:
+    """Progress, records, metrics and the plan file of one `esc-sync run`."""
+
+    def __init__(
+        self,
+        app: App,
+        console: Console,
+        *,
+        keep_records: bool,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
+        terminal: bool | None = None,
+    ) -> None:
+        self.app = app
+        self.keep = keep_records
+        self.records: list[dict[str, Any]] = []
+        self.reports: list[CycleReport] = []
+        self.progress = ProgressDisplay(console, terminal=terminal)
+        self.metrics: Metrics | None = None
+        self.server: MetricsServer | None = None
+        listeners: list[RecordListener] = [self.progress.on_record]
+        page_listeners: list[PageListener] = [self.progress.on_page]
+        if keep_records:
+            listeners.append(self.records.append)
+        if metrics_port is not None:
+            self.metrics = Metrics()
+            self.metrics.register(app.connectors)
+            listeners.append(self.metrics.on_record)
+            page_listeners.append(self.metrics.on_page)
+            names = [c.name for c in app.connectors]
+            self.server = MetricsServer(
+                self.metrics,
+                names,
+                port=metrics_port,
+                host=metrics_host,
+                bound_seconds=health_bound(app),
+            ).start()
+        app.worker.audit = AuditTee(app.worker.audit, listeners)
+        self.connectors: list[Connector] = [
+            ObservedConnector(c, page_listeners) for c in app.connectors
+        ]
+
+    def showing_progress(self) -> ProgressDisplay:
+        """A context that shows progress while a run lasts (a bar, or log lines)."""
+        return self.progress
+
+    def cycle_done(self, report: CycleReport) -> None:
+        """A cycle ended well: keep its report (for --once), update the metrics."""
+        if self.keep:
+            self.reports.append(report)
+        self.progress.reset()
+        if self.metrics is not None:
+            store: Any = self.app.store
+            size = store.due_index_size(report.connector) if hasattr(store, "due_index_size") else 0
+            self.metrics.on_cycle(report, int(size))
+
+    def write_plan(self, path: Path, generated_at: datetime) -> int:
+        """Write the plan file; returns how many tickets it lists."""
+        subjects = {(r.connector, row.ticket): row.subject for r in self.reports for row in r.rows}
+        doc = plan_document(
+            self.records,
+            subjects,
+            generated_at=generated_at,
+            policy=str(self.app.config.rules_path),
+        )
+        write_plan(path, doc)
+        return len(doc["tickets"])
+
+    def close(self) -> None:
+        """Stop the metrics server."""
+        if self.server is not None:
+            self.server.stop()

@@ -15,6 +15,7 @@ from esc_sync.policy import Policy, load_policy
 from esc_sync.state.sqlite import Store
 from esc_sync.worker.audit import AuditLog
 from esc_sync.worker.cycle import Worker
+from esc_sync.worker.reload import PolicyReloader
 
 
 def utc_now() -> datetime:
@@ -36,6 +37,23 @@ class App:
     def close(self) -> None:
         """Release the state store."""
         self.store.close()
+
+    def reload_policy(self) -> Policy:
+        """Load the policy again and swap it in; raise PolicyError (old policy kept) if invalid."""
+        policy = load_policy_for(self.config)
+        self.use_policy(policy)
+        return policy
+
+    def use_policy(self, policy: Policy) -> None:
+        """Make `policy` the running one: the worker and its clockwork read `worker.policy`."""
+        self.policy = policy
+        self.worker.policy = policy
+
+    def policy_reloader(self) -> PolicyReloader:
+        """A reloader for the daemon: SIGHUP or a changed policy file swaps the policy."""
+        return PolicyReloader(
+            self.config.rules_path, lambda: load_policy_for(self.config), self.use_policy
+        )
 
 
 def load_policy_for(config: Config) -> Policy:

@@ -39,6 +39,14 @@ NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
         ("soon", None),
         ("nan", None),
         ("<html>busy</html>", None),
+        ("inf", None),
+        ("-inf", None),
+        ("1e999", None),
+        ("12abc", None),
+        ("   ", None),
+        ("Fri, 01 Mar 2024 12:00:45", 45.0),  # HTTP-date without a zone: read as UTC
+        ("Friday, 32 Foo 2024 99:00:00 GMT", None),
+        ("2.5", 2.5),
     ],
 )
 def test_retry_after_parsing(header: str | None, expected: float | None) -> None:
@@ -254,7 +262,10 @@ def test_low_quota_pauses_before_the_next_call(api: responses.RequestsMock) -> N
     http = client(sleeps)
     http.request("GET", "/api/v2/tickets/42.json")
     assert http.last_quota == Quota(35, 700)
-    assert sleeps == [3.0]  # 35 calls short of the 10% floor at 700 a minute
+    assert sleeps == []
+    http.request("GET", "/api/v2/tickets/42.json")
+    # a read waits until the budget is back at its 20% floor: 105 calls short at 700 a minute
+    assert sleeps == [pytest.approx(9.0, abs=0.01)]
 
 
 def test_healthy_quota_never_pauses(api: responses.RequestsMock) -> None:

@@ -43,9 +43,11 @@ def test_daemon_polls_and_stops_cleanly_on_sigterm(box: Sandbox, tmp_path: Path)
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while api_calls(box, "incremental") < 3 and time.monotonic() < deadline:
+        # each cycle reads the change feed once (comment text comes from another export)
+        feed = "incremental/tickets/cursor"
+        while api_calls(box, feed) < 4 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert api_calls(box, "incremental") >= 3, "the daemon did not keep polling"
+        assert api_calls(box, feed) >= 4, "the daemon did not keep polling"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -65,16 +67,16 @@ def test_daemon_logs_a_failure_once_and_the_recovery_once(box: Sandbox, tmp_path
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while api_calls(box, "incremental") < 1 and time.monotonic() < deadline:
+        while api_calls(box, "incremental/tickets/cursor") < 1 and time.monotonic() < deadline:
             time.sleep(0.2)
         # the next 8 incremental requests fail: one cycle's attempts (1 + 5 retries), then
         # two more failures before the following cycle gets through
-        requests.post(f"{box.url}/__sandbox/faults",
-                      json={"kind": "500", "count": 8, "path": "incremental"}, timeout=10)
+        fault = {"kind": "500", "count": 8, "path": "incremental/tickets/cursor"}
+        requests.post(f"{box.url}/__sandbox/faults", json=fault, timeout=10)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             log = requests.get(f"{box.url}/__sandbox/requests", timeout=10).json()
-            statuses = [r["status"] for r in log if "incremental" in r["path"]]
+            statuses = [r["status"] for r in log if "incremental/tickets/cursor" in r["path"]]
             if 500 in statuses and statuses[-1] == 200 and statuses.count(500) == 8:
                 break
             time.sleep(0.3)

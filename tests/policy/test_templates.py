@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 
 from esc_sync.errors import PolicyError
 from esc_sync.policy import Policy, load_policy, sample_context
@@ -106,3 +106,37 @@ def test_render_accepts_any_mapping(default_policy: Policy) -> None:
     """The context may be any mapping of plain values."""
     context: dict[str, Any] = sample_context()
     assert "Hello" in default_policy.render("transfer.md.j2", context)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ ''|attr('__class__') }}",
+        "{{ ticket.__class__.__base__.__subclasses__() }}",
+        "{{ ticket.subject.__class__.__mro__ }}",
+        "{{ (1).__class__.__bases__ }}",
+        "{{ lipsum.__globals__['os'].popen('id').read() }}",
+        "{{ cycler.__init__.__globals__.os }}",
+        "{{ namespace.__init__.__globals__ }}",
+        "{{ self._TemplateReference__context }}",
+        "{{ ticket.update.__self__ }}",
+        "{% set x = ''.__class__ %}{{ x }}",
+    ],
+)
+def test_attribute_escapes_and_friends_are_refused(tmp_path: Path, payload: str) -> None:
+    """No template reaches Python internals: the sandbox (or a strict name) stops it."""
+    write(tmp_path, "evil.md.j2", payload)
+    with pytest.raises((SecurityError, UndefinedError)):
+        Templates(tmp_path).render("evil", sample_context())
+
+
+def test_ticket_text_with_an_escape_payload_is_quoted_not_run(default_policy: Policy) -> None:
+    """Ticket text holding an escape attempt is printed as written, never evaluated."""
+    context = sample_context()
+    payload = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    context["ticket"]["subject"] = payload
+    context["history"]["latest_customer_comment"] = "{{ lipsum.__globals__ }}"
+    note = default_policy.render("briefing", context)
+    assert payload in note and "{{ lipsum.__globals__ }}" in note
+    assert "<class" not in note and "subprocess" not in note

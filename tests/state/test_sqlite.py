@@ -68,3 +68,17 @@ def test_surge_hits_add_once_and_drop(tmp_path: Path) -> None:
     assert store.set_surge_hit("zd", "surge", 1, NOW, True) is False
     store.set_surge_hit("zd", "surge", 1, NOW, False)
     assert store.surge_hits("zd", "surge", NOW - timedelta(hours=1), NOW) == []
+
+
+def test_forget_dead_letters_by_ticket_and_up_to_an_id(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    store.dead_letter("zd", 7, "HTTP 422", None, now)
+    store.dead_letter("zd", 7, "HTTP 422 again", None, now)
+    store.dead_letter("zd", 8, "HTTP 404", None, now)
+    store.dead_letter("fd", 7, "HTTP 400", None, now)
+    first = store.dead_letters("zd")[0]["id"]
+    assert store.forget_dead_letters("zd", 7, up_to_id=first) == 1
+    assert [r["reason"] for r in store.dead_letters("zd")] == ["HTTP 422 again", "HTTP 404"]
+    assert store.forget_dead_letters("zd", 7) == 1
+    assert [r["ticket"] for r in store.dead_letters()] == [8, 7]  # zd 8 and fd 7 untouched

@@ -5,6 +5,7 @@ Classification is by status code only (vendor bodies may be text/plain or HTML):
     401                      AuthError
     403                      AuthError (account call) | SkippableError (per-ticket call)
     404, 422                 SkippableError (per-ticket call) | HelpdeskError (account call)
+    400 (when configured)    SkippableError (per-ticket call): Freshdesk's "Validation failed"
     409                      ConflictError on a write (never retried) | TransientError on a read
     429                      RateLimited(retry_after)
     5xx, timeouts, resets    TransientError
@@ -18,11 +19,11 @@ when the server certainly refused them (429, 503, connect failure).
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -33,6 +34,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
+from esc_sync.connectors.budget import Budget
+from esc_sync.connectors.quota import Quota, as_int, read_quota
 from esc_sync.errors import (
     AuthError,
     ConflictError,
@@ -48,33 +51,11 @@ Sleep = Callable[[float], None]
 RETRY_AFTER_MIN = 1.0
 RETRY_AFTER_MAX = 900.0
 RATE_LIMIT_MIN_WAIT = 10.0
-QUOTA_FLOOR = 0.10  # pause when less than this share of the advertised limit remains
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+__all__ = ["Budget", "HttpClient", "Quota", "parse_retry_after", "path_template", "read_quota"]
 _ID_SEGMENT = re.compile(r"(?<=/)\d+(?=/|\.json$|$)")
-_PAIR = re.compile(r"\s*([A-Za-z_]+)\s*=\s*([0-9.]+)\s*")
 
 log = structlog.get_logger("esc_sync.connectors")
-
-
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """What a response's rate-limit headers say is left of the budget."""
-
-    remaining: int
-    limit: int
-    reset: float | None = None  # seconds until the window refills, when told
-
-    @property
-    def low(self) -> bool:
-        """True when less than QUOTA_FLOOR of the limit remains."""
-        return self.limit > 0 and self.remaining < self.limit * QUOTA_FLOOR
-
-    def pause(self) -> float:
-        """Seconds to wait before the next call so the budget climbs back above the floor."""
-        if self.reset is not None:
-            return _clamp(self.reset, RETRY_AFTER_MIN, 60.0)
-        deficit = self.limit * QUOTA_FLOOR - self.remaining
-        return _clamp(deficit * 60.0 / self.limit, RETRY_AFTER_MIN, 60.0)
 
 
 class stop_after_waiting(stop_base):  # lower-case like tenacity's own strategies
@@ -108,55 +89,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):  # NaN, inf
         return None
     return _clamp(seconds, RETRY_AFTER_MIN, RETRY_AFTER_MAX)
-
-
-def _as_int(value: str | None) -> int | None:
-    """An integer header value, or None when absent or not a number."""
-    if value is None:
-        return None
-    try:
-        return int(float(value.strip()))
-    except ValueError:
-        return None
-
-
-def _parse_pairs(value: str) -> dict[str, float]:
-    """The `total=..; remaining=..; resets=..` pairs of a Zendesk endpoint-limit header."""
-    pairs: dict[str, float] = {}
-    for part in value.split(";"):
-        match = _PAIR.fullmatch(part)
-        if match:
-            pairs[match.group(1).lower()] = float(match.group(2))
-    return pairs
-
-
-def read_quota(headers: Mapping[str, str]) -> Quota | None:
-    """The tightest budget advertised by any known rate-limit header spelling, or None."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    found: list[Quota] = []
-    for limit_key, remaining_key, reset_key in (
-        ("x-rate-limit", "x-rate-limit-remaining", None),
-        ("rate-limit", "rate-limit-remaining", "rate-limit-reset"),
-        ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"),
-        ("x-ratelimit-total", "x-ratelimit-remaining", None),
-    ):
-        limit, remaining = _as_int(lower.get(limit_key)), _as_int(lower.get(remaining_key))
-        if limit and remaining is not None:
-            reset = _as_int(lower.get(reset_key)) if reset_key else None
-            found.append(Quota(remaining, limit, None if reset is None else float(reset)))
-    for key, value in lower.items():
-        if key.startswith(("zendesk-rate-limit-", "zendesk-ratelimit-")):
-            pairs = _parse_pairs(value)
-            if pairs.get("total") and "remaining" in pairs:
-                found.append(
-                    Quota(int(pairs["remaining"]), int(pairs["total"]), pairs.get("resets"))
-                )
-    if not found:
-        return None
-    return min(found, key=lambda q: q.remaining / q.limit)
 
 
 def path_template(path: str) -> str:
@@ -181,6 +116,13 @@ def vendor_details(response: requests.Response) -> tuple[str | None, str]:
             parts.append(str(error["message"]))
     if isinstance(body.get("description"), str):
         parts.append(body["description"])
+    errors = body.get("errors")
+    if isinstance(errors, list):  # Freshdesk: [{"field", "message", "code"}]
+        for item in (e for e in errors if isinstance(e, dict)):
+            code = code or (str(item["code"]) if item.get("code") else None)
+            where = f"{item['field']}: " if item.get("field") else ""
+            tail = f" ({item['code']})" if item.get("code") else ""
+            parts.append(f"{where}{item.get('message', '')}{tail}")
     details = body.get("details")
     if isinstance(details, dict):
         for field_name, items in details.items():
@@ -205,16 +147,22 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Sleep = time.sleep,
         max_wait: float = 900.0,
+        skippable: frozenset[int] = frozenset({403, 404, 422}),
+        budget: Budget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.calls: Counter[str] = Counter()
+        self.credits: Counter[str] = Counter()  # X-RateLimit-Used-CurrentRequest, by endpoint
         self.last_quota: Quota | None = None
+        self.last_headers: Mapping[str, str] = {}
+        self._skippable = skippable
         self._auth = auth
         self._timeout = timeout
         self._attempts = max(1, max_retries + 1)
         self._secrets = tuple(x for x in secrets if x)
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
+        self.budget = budget if budget is not None else Budget(sleep=sleep, name=connector)
         self._max_wait = max_wait
         self._backoff = wait_exponential_jitter(initial=1, max=60, jitter=1)
         self._log = log.bind(connector=connector)
@@ -237,7 +185,7 @@ class HttpClient:
             stop=stop_after_attempt(self._attempts) | stop_after_waiting(self._max_wait),
             wait=self._wait,
             retry=retry_if_exception(lambda exc: self._retryable(exc, safe_to_repeat)),
-            sleep=self._sleep,
+            sleep=self.budget.rest,
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -252,8 +200,9 @@ class HttpClient:
         ticket_id: int | None,
         scope: Scope,
     ) -> Any:
-        """One attempt: send, classify, decode, and pause if the budget runs low."""
+        """One attempt: wait for the budget, send, note the quota, classify, decode."""
         endpoint = f"{method} {path_template(path)}"
+        self.budget.wait_turn(write=method in WRITE_METHODS)
         self.calls[endpoint] += 1
         where = self._where(endpoint, ticket_id)
         try:
@@ -275,8 +224,12 @@ class HttpClient:
                 f"{where}: connection failed ({type(exc).__name__})", ticket_id=ticket_id
             ) from exc
         self._note_quota(response)
+        used = as_int(response.headers.get("X-RateLimit-Used-CurrentRequest"))
+        if used is not None:
+            self.credits[endpoint] += used
         if response.status_code >= 400:
             raise self._classify(response, method, where, ticket_id, scope)
+        self.last_headers = response.headers
         if response.status_code == 204 or not response.content:
             return None
         try:
@@ -315,7 +268,7 @@ class HttpClient:
         kw: dict[str, Any] = {"status": status, "ticket_id": ticket_id, "code": code}
         if status == 401 or (status == 403 and scope == "account"):
             return AuthError(message, **kw)
-        if status in (403, 404, 422) and scope == "ticket":
+        if status in self._skippable and scope == "ticket":
             return SkippableError(message, **kw)
         if status == 409:
             if method in WRITE_METHODS:
@@ -331,17 +284,13 @@ class HttpClient:
         return HelpdeskError(message, **kw)
 
     def _note_quota(self, response: requests.Response) -> None:
-        """Remember the advertised budget and pause proactively when it runs low."""
-        quota = read_quota(response.headers)
-        if quota is None:
-            return
-        self.last_quota = quota
-        if quota.low and response.status_code != 429:
-            pause = quota.pause()
-            self._log.info(
-                "http.quota_pause", remaining=quota.remaining, limit=quota.limit, pause=pause
-            )
-            self._sleep(pause)
+        """Feed the account budget from the headers; after a 429, pause the whole account."""
+        quota = self.budget.observe(response.headers)
+        if quota is not None:
+            self.last_quota = quota
+        if response.status_code == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            self.budget.pause(retry_after if retry_after is not None else RATE_LIMIT_MIN_WAIT)
 
     @staticmethod
     def _retryable(exc: BaseException, safe_to_repeat: bool) -> bool:

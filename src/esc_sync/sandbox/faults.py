@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 from esc_sync.sandbox.errors import ApiError, record_invalid
 
-KINDS = ("429", "500", "503", "slow", "malformed", "timeout")
+KINDS = ("429", "422", "500", "503", "slow", "malformed", "timeout")
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class Fault:
     method: str | None = None
     seconds: float = 2.0
     apply: bool | None = None
+    rate: float | None = None  # set: each matching request gets the fault with this chance
 
     @property
     def processes(self) -> bool:
@@ -58,6 +60,7 @@ class Fault:
             "method": self.method,
             "seconds": self.seconds,
             "apply": self.processes,
+            "rate": self.rate,
         }
 
 
@@ -78,6 +81,9 @@ def fault_from(body: Any) -> Fault:
     if not isinstance(seconds, int | float) or seconds < 0:
         raise record_invalid("seconds", "seconds must be a non-negative number")
     apply = body.get("apply")
+    rate = body.get("rate")
+    if rate is not None and (not isinstance(rate, int | float) or not 0 < rate <= 1):
+        raise record_invalid("rate", "rate must be a number in (0, 1]")
     return Fault(
         kind=str(body["kind"]),
         count=count,
@@ -85,16 +91,18 @@ def fault_from(body: Any) -> Fault:
         method=None if body.get("method") is None else str(body["method"]).upper(),
         seconds=float(seconds),
         apply=None if apply is None else bool(apply),
+        rate=None if rate is None else float(rate),
     )
 
 
 class FaultBook:
     """The queue of armed faults; the first armed fault that matches a request is spent."""
 
-    def __init__(self) -> None:
-        """No faults armed."""
+    def __init__(self, seed: int = 7) -> None:
+        """No faults armed; `seed` makes rate-based faults repeatable."""
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._random = random.Random(seed)
 
     def arm(self, fault: Fault) -> None:
         """Add a fault at the end of the queue."""
@@ -116,6 +124,8 @@ class FaultBook:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path):
+                    if fault.rate is not None and self._random.random() >= fault.rate:
+                        continue
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)

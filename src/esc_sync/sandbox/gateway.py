@@ -17,7 +17,9 @@ from esc_sync.sandbox.errors import (
     UNAUTHENTICATED,
     UPDATE_LIMIT,
     ApiError,
+    record_invalid,
 )
+from esc_sync.sandbox.events import EventIndex
 from esc_sync.sandbox.faults import Fault, FaultBook, RateLimit
 from esc_sync.sandbox.store import Store, User
 from esc_sync.sandbox.wire import Reply, Request
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _UPDATE_PATH = re.compile(r"^/api/v2/tickets/\d+$")
 _EXPORT_PATH = "/api/v2/incremental/tickets/cursor"
+_EVENTS_PATH = "/api/v2/incremental/ticket_events"
 SERVER_ERROR_PAGE = (
     b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head>"
     b"<body><h1>Internal Server Error</h1><p>Something went wrong on our end.</p></body></html>"
@@ -60,6 +63,7 @@ class Gateway:
         self.account = RateLimit(account_limit)
         self.incremental = RateLimit(incremental_limit)
         self.updates = RateLimit(UPDATE_BUDGET)
+        self.events = EventIndex()
 
     def handle(self, req: Request) -> Reply:
         """Answer one API request and append it to the request log (before answering)."""
@@ -88,6 +92,9 @@ class Gateway:
             return Reply(
                 503, raw=UNAVAILABLE_TEXT, headers={"Retry-After": "1"}, content_type=plain
             )
+        if fault.kind == "422":  # a validation refusal, nothing applied
+            refusal = record_invalid("base", "Refused by an injected fault")
+            return Reply(422, refusal.body)
         if fault.kind == "500":
             return Reply(500, raw=SERVER_ERROR_PAGE, content_type="text/html; charset=utf-8")
         if fault.kind == "slow":
@@ -106,7 +113,9 @@ class Gateway:
             user = self._authenticate(req)
             self._spend(req)
             handler, args = route(req.method, req.path)
-            ctx = Context(self.store, user, self.base, self.recent_window, self.custom_ids)
+            ctx = Context(
+                self.store, user, self.base, self.recent_window, self.custom_ids, self.events
+            )
             reply = handler(ctx, req, args)
         except ApiError as exc:
             reply = Reply(exc.status, exc.body, dict(exc.headers))
@@ -137,7 +146,7 @@ class Gateway:
     def _spend(self, req: Request) -> None:
         """Count the request against its endpoint budget and the account budget."""
         path = normalise(req.path)
-        if path == _EXPORT_PATH:
+        if path in (_EXPORT_PATH, _EVENTS_PATH):
             self.incremental.spend(INCREMENTAL_LIMIT)
         if req.method == "PUT" and _UPDATE_PATH.match(path):
             self.updates.spend(UPDATE_LIMIT)

@@ -13,10 +13,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from esc_sync.sandbox.admin import Admin
 from esc_sync.sandbox.faults import FaultBook
+from esc_sync.sandbox.freshdesk_api import FreshdeskGateway
 from esc_sync.sandbox.gateway import Gateway
 from esc_sync.sandbox.seed import CUSTOM_FIELD_IDS, build
 from esc_sync.sandbox.store import Clock, Store
 from esc_sync.sandbox.wire import Reply, Request
+
+DIALECTS = {"zendesk": "Zendesk", "freshdesk": "Freshdesk"}
 
 
 class _Server(ThreadingHTTPServer):
@@ -25,6 +28,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     sandbox: Sandbox
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (killed, timed out) is normal here; anything else is shown."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -92,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Sandbox:
-    """A seeded local helpdesk speaking the Zendesk API subset on loopback; a context manager."""
+    """A seeded local helpdesk speaking the Zendesk or Freshdesk API subset; a context manager."""
 
     def __init__(
         self,
@@ -106,8 +115,12 @@ class Sandbox:
         recent_window: int = 60,
         incremental_limit: int = 10,
         account_limit: int = 700,
+        dialect: str = "zendesk",
     ) -> None:
         """Seed the helpdesk and bind the socket (the port is known from here on)."""
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown sandbox dialect {dialect!r} (one of {', '.join(DIALECTS)})")
+        self.dialect = dialect
         self.token = token
         self.store = Store(Clock(now))
         self.expectations = build(self.store, tickets=tickets, seed=seed)
@@ -116,7 +129,8 @@ class Sandbox:
         self._server.sandbox = self
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}"
-        self.gateway = Gateway(
+        gateway_type = FreshdeskGateway if dialect == "freshdesk" else Gateway
+        self.gateway = gateway_type(
             self.store,
             self.faults,
             token=token,
@@ -175,11 +189,12 @@ class Sandbox:
         self.stop()
 
 
-def serve(port: int, tickets: int, token: str) -> None:
+def serve(port: int, tickets: int, token: str, dialect: str = "zendesk") -> None:
     """`esc-sync sandbox`: print where the sandbox listens and serve until Ctrl-C."""
-    sandbox = Sandbox(port=port, tickets=tickets, token=token)
+    sandbox = Sandbox(port=port, tickets=tickets, token=token, dialect=dialect)
     print(
-        f"Sandbox helpdesk (Zendesk API) at {sandbox.url} with {len(sandbox.store.tickets)} "
+        f"Sandbox helpdesk ({DIALECTS[dialect]} API) at {sandbox.url} with "
+        f"{len(sandbox.store.tickets)} "
         f"tickets; export ESC_SYNC_SANDBOX_TOKEN={token}  (Ctrl-C to stop)",
         flush=True,
     )

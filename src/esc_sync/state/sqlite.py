@@ -431,6 +431,17 @@ class Store:
         keys = ("id", "connector", "ticket", "reason", "at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def forget_dead_letters(
+        self, connector: str, ticket_id: int, up_to_id: int | None = None
+    ) -> int:
+        """Delete a ticket's dead letters (only those with id <= up_to_id when given)."""
+        sql = "DELETE FROM dead_letters WHERE connector = ? AND ticket_id = ?"
+        args: tuple[Any, ...] = (connector, ticket_id)
+        if up_to_id is not None:
+            sql += " AND id <= ?"
+            args += (up_to_id,)
+        return self.db.execute(sql, args).rowcount
+
     # -- the ladder -------------------------------------------------------------------------
 
     def enter_tier(

@@ -17,6 +17,7 @@ import structlog
 from esc_sync.connectors.base import Connector
 from esc_sync.errors import AuthError, HelpdeskError
 from esc_sync.worker.cycle import CycleReport, Worker
+from esc_sync.worker.reload import PolicyReloader
 
 log = structlog.get_logger("esc_sync.daemon")
 
@@ -32,12 +33,14 @@ class Daemon:
         interval_seconds: float,
         dry_run: bool = False,
         on_cycle: Callable[[CycleReport], None] | None = None,
+        reloader: PolicyReloader | None = None,
     ) -> None:
         self.worker = worker
         self.connectors = list(connectors)
         self.interval = max(interval_seconds, 1.0)
         self.dry_run = dry_run
         self.on_cycle = on_cycle
+        self.reloader = reloader
         self.stopping = threading.Event()
         self.failing: dict[str, bool] = {}
         self.stopped: set[str] = set()
@@ -51,9 +54,16 @@ class Daemon:
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop the daemon cleanly."""
+        """SIGTERM and SIGINT stop the daemon cleanly; SIGHUP reloads the policy."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        if self.reloader is not None and hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, self.reloader.request)
+
+    def reload_if_due(self) -> None:
+        """Between cycles: reload the policy if SIGHUP came or a policy file changed."""
+        if self.reloader is not None:
+            self.reloader.poll()
 
     def tick(self) -> None:
         """One cycle for every connector still running."""
@@ -109,7 +119,7 @@ class Daemon:
             skipped=report.skipped,
             calls=sum(report.calls.values()),
         )
-        if self.on_cycle:
+        if self.on_cycle and not sweep_only:  # health and metrics follow reads of the feed
             self.on_cycle(report)
 
     def run(self) -> int:
@@ -119,6 +129,7 @@ class Daemon:
         while not self.stopping.is_set():
             if self.connectors and len(self.stopped) == len(self.connectors):
                 return 3
+            self.reload_if_due()
             self.scheduler.run_pending()
             self.sweep_due()
             idle = self.scheduler.idle_seconds

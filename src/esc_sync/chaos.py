@@ -1,0 +1,210 @@
+"""Chaos run: faults on every request, the worker killed at random, then the final state checked.
+
+Used by the test suite (small and bounded) and by `bench/chaos.py` (long form). The sandbox
+injects 429s with Retry-After, 500/503s, slow answers past the client timeout, truncated JSON and
+lost answers on writes; the worker (`esc-sync run --once`, a real process) is SIGKILLed at random
+moments and restarted, until a clean cycle completes. Then every expected escalation must be on
+the helpdesk exactly once and no decoy touched.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from esc_sync.sandbox import Sandbox
+
+TOKEN = "chaos-token-4c1d"
+FAULTS: list[dict[str, Any]] = [
+    {"kind": "429", "rate": 0.05},
+    {"kind": "500", "rate": 0.04},
+    {"kind": "503", "rate": 0.04},
+    {"kind": "slow", "rate": 0.02, "seconds": 2.5},
+    {"kind": "malformed", "rate": 0.03},
+    {"kind": "timeout", "rate": 0.02, "seconds": 2.5, "apply": True},
+]
+PROFILE = """type = "zendesk"
+base_url = "{url}"
+email = "escalations-bot@sandbox.test"
+token_env = "ESC_SYNC_CHAOS_TOKEN"
+start = "30d"
+timeout = [2, 2]
+max_retries = 3
+page_size = {page_size}
+
+[groups]
+t1 = 360000001
+t2 = 360000002
+t3 = 360000003
+t4 = 360000004
+
+[fields]
+escalation_status = 360010001
+respond_by = 360010002
+resolve_by = 360010003
+refund_amount = 360010010
+"""
+CONFIG = """[worker]
+rules = "{rules}"
+state = "sqlite:///{work}/chaos.db"
+audit_log = "{work}/chaos-audit.jsonl"
+
+[log]
+format = "json"
+level = "warning"
+
+[[connectors]]
+name = "sandbox"
+profile = "sandbox.toml"
+"""
+GROUP_TIERS = {360000001: "t1", 360000002: "t2", 360000003: "t3", 360000004: "t4"}
+
+
+@dataclass
+class ChaosResult:
+    """What a chaos run did and found."""
+
+    tickets: int = 0
+    expected_escalations: int = 0
+    runs: int = 0
+    kills: int = 0
+    faults_injected: int = 0
+    api_calls: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
+    wrong_tier: list[int] = field(default_factory=list)
+    decoys_touched: list[int] = field(default_factory=list)
+    duplicate_tasks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        """No duplicate, no miss, nothing out of place."""
+        return not (
+            self.duplicates
+            or self.misses
+            or self.wrong_tier
+            or self.decoys_touched
+            or self.duplicate_tasks
+        )
+
+
+def run_chaos(
+    work: Path,
+    rules: Path,
+    *,
+    tickets: int = 64,
+    kills: int = 6,
+    seed: int = 11,
+    page_size: int = 1000,
+    max_clean_tries: int = 15,
+) -> ChaosResult:
+    """One chaos run in `work` against a fresh sandbox; the figures and any violation."""
+    rng = random.Random(seed)
+    result = ChaosResult()
+    started = time.monotonic()
+    with Sandbox(
+        port=0,
+        token=TOKEN,
+        tickets=tickets,
+        recent_window=0,
+        incremental_limit=100000,
+        account_limit=1000000,
+    ) as box:
+        (work / "sandbox.toml").write_text(PROFILE.format(url=box.url, page_size=page_size))
+        config = work / "config.toml"
+        config.write_text(CONFIG.format(rules=rules.resolve().as_posix(), work=work.as_posix()))
+        expected = {
+            int(k): v
+            for k, v in requests.get(f"{box.url}/__sandbox/expectations", timeout=30).json().items()
+        }
+        result.tickets = len(expected)
+        result.expected_escalations = sum(len(v["rules"]) for v in expected.values())
+        for fault in FAULTS:
+            _post(box, "/__sandbox/faults", {**fault, "count": 10**6})
+        for _ in range(kills):
+            proc = _worker(config)
+            time.sleep(rng.uniform(0.3, 3.0))
+            result.runs += 1
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                result.kills += 1
+            proc.wait(timeout=60)
+        # the faults stay armed: restarts go on until one cycle completes despite them
+        for _ in range(max_clean_tries):
+            result.runs += 1
+            proc = _worker(config)
+            if proc.wait(timeout=900) == 0:
+                break
+        result.faults_injected = sum(1 for r in _log(box) if r.get("fault"))
+        requests.delete(f"{box.url}/__sandbox/faults", timeout=30)
+        result.runs += 1
+        _worker(config).wait(timeout=900)  # a last, quiet cycle: it must find nothing to do
+        result.api_calls = sum(1 for r in _log(box) if not r["path"].startswith("/__sandbox"))
+        _check(box, expected, result)
+    result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+def _post(box: Sandbox, path: str, body: dict[str, Any]) -> None:
+    """POST to the sandbox's admin API."""
+    requests.post(f"{box.url}{path}", json=body, timeout=30).raise_for_status()
+
+
+def _log(box: Sandbox) -> list[dict[str, Any]]:
+    """The sandbox's request log."""
+    got: list[dict[str, Any]] = requests.get(f"{box.url}/__sandbox/requests", timeout=60).json()
+    return got
+
+
+def _worker(config: Path) -> subprocess.Popen[bytes]:
+    """`esc-sync run --once` as its own process."""
+    env = {**os.environ, "ESC_SYNC_CHAOS_TOKEN": TOKEN}
+    return subprocess.Popen(
+        [sys.executable, "-m", "esc_sync", "run", "--config", str(config), "--once"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _check(box: Sandbox, expected: dict[int, dict[str, Any]], result: ChaosResult) -> None:
+    """Compare the helpdesk's final state with the seed's expectations."""
+    store = box.store
+    with store.lock:
+        tickets = list(store.tickets.values())
+    tasks = Counter(t.external_id or "" for t in tickets)
+    result.duplicate_tasks = sorted(
+        ext for ext, n in tasks.items() if n > 1 and ext.startswith("esc-sync:")
+    )
+    for ticket in tickets:
+        want = expected.get(ticket.id)
+        if want is None:
+            continue
+        markers = Counter(
+            word
+            for c in ticket.comments
+            if not c.public
+            for word in c.body.split()
+            if word.startswith("esc-sync:")
+        )
+        result.duplicates += [f"{ticket.id}:{m}" for m, n in markers.items() if n > 1]
+        if not want["rules"]:
+            if markers or any(tag.startswith("esc-") for tag in ticket.tags):
+                result.decoys_touched.append(ticket.id)
+            continue
+        for rule in want["rules"]:
+            if not any(m.startswith(f"esc-sync:{rule}:") for m in markers):
+                result.misses.append(f"{ticket.id}:{rule}")
+        if want.get("tier") and GROUP_TIERS.get(ticket.group_id or 0) != want["tier"]:
+            result.wrong_tier.append(ticket.id)

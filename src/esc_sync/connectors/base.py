@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from esc_sync.config import ConnectorProfile
 from esc_sync.model import COMMENT_FIELDS, Comment, TaskCreate, Ticket, TicketUpdate
@@ -65,6 +65,15 @@ class Connector(Protocol):
 
     def create_task(self, task: TaskCreate) -> int:
         """Create one follow-up task; returns its id."""
+
+
+@runtime_checkable
+class CommentPrefetcher(Protocol):
+    """Optional: a connector that reads the comments of many tickets in a few requests."""
+
+    def prefetch_comments(self, tickets: Sequence[Ticket]) -> dict[int, list[Comment]]:
+        """Complete comment lists for some of the tickets (the rest: `load_comments`)."""
+        ...
 
 
 def derive_comment_fields(ticket: Ticket, comments: Iterable[Comment]) -> Ticket:

@@ -21,6 +21,7 @@ from esc_sync.model import Evidence, Ticket
 from esc_sync.policy import schema
 from esc_sync.policy.calendar import BusinessCalendar
 from esc_sync.policy.fields import CUSTOM_PREFIX, FieldDef, field_names, lookup
+from esc_sync.policy.trace import Trace, trace
 
 Tri = bool | None
 Check = Callable[[Any, datetime], bool]
@@ -101,7 +102,9 @@ class Group:
         if self.kind == "none":
             return
         for child in self.children:
-            if child.test(ticket, now) is True:
+            if isinstance(child, Test):
+                child.evidence(ticket, now, out)  # a test records itself only when true
+            elif child.test(ticket, now) is True:
                 child.evidence(ticket, now, out)
 
     def trace(self, ticket: Ticket, now: datetime) -> Trace:
@@ -473,49 +476,3 @@ def _present(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     """The value as evidence (tuples become lists for JSON and templates)."""
     return list(value) if isinstance(value, tuple) else value
-
-
-# -- per-condition traces (`esc-sync rules explain`) -----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Trace:
-    """One condition as evaluated on a ticket: a test with the value seen, or a group."""
-
-    kind: str  # "test", or the group kind: "all", "any", "none"
-    result: Tri
-    field: str | None = None
-    op: str | None = None
-    expected: Any = None
-    seen: Any = None
-    children: tuple[Trace, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-friendly view: tests with field/op/expected/seen, groups with children."""
-        if self.kind == "test":
-            return {
-                "field": self.field,
-                "op": self.op,
-                "expected": _plain(self.expected),
-                "seen": self.seen,
-                "result": _tri_word(self.result),
-            }
-        return {
-            "group": self.kind,
-            "result": _tri_word(self.result),
-            "conditions": [c.as_json() for c in self.children],
-        }
-
-
-def _tri_word(result: Tri) -> str:
-    """`true`, `false` or `unknown`."""
-    return "unknown" if result is None else str(result).lower()
-
-
-def trace(node: Node, ticket: Ticket, now: datetime) -> Trace:
-    """The trace of any compiled condition; a node without `trace` shows its result only."""
-    method = getattr(node, "trace", None)
-    if method is not None:
-        traced: Trace = method(ticket, now)
-        return traced
-    return Trace(type(node).__name__.lower(), node.test(ticket, now))

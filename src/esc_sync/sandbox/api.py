@@ -19,6 +19,7 @@ from esc_sync.sandbox.errors import (
     invalid_value,
     not_found,
 )
+from esc_sync.sandbox.events import EventIndex, ticket_events
 from esc_sync.sandbox.render import (
     comment_json,
     group_json,
@@ -45,6 +46,7 @@ class Context:
     base: str
     recent_window: int
     custom_ids: tuple[int, ...]
+    events: EventIndex | None = None  # the ticket-event export's sorted index, kept per server
 
 
 Handler = Callable[[Context, Request, tuple[str, ...]], Reply]
@@ -139,6 +141,12 @@ def export(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
         }
         body |= sideloads(ctx.store, tickets, include, ctx.base)
     return Reply(200, body)
+
+
+def export_events(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
+    """GET /incremental/ticket_events (time-based; `include=comment_events` for comment text)."""
+    index = ctx.events if ctx.events is not None else EventIndex()
+    return ticket_events(ctx.store, index, req, ctx.base, ctx.recent_window)
 
 
 def show_ticket(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
@@ -280,6 +288,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", r"organizations/(\d+)", show_organization),
         ("GET", r"groups", list_groups),
         ("GET", r"incremental/tickets/cursor", export),
+        ("GET", r"incremental/ticket_events", export_events),
         ("GET", r"tickets/show_many", show_many),
         ("GET", r"tickets", list_tickets),
         ("POST", r"tickets", post_ticket),

@@ -16,7 +16,12 @@ from typing import Any
 
 import structlog
 
-from esc_sync.connectors.base import Connector, Page
+from esc_sync.connectors.base import (
+    CommentPrefetcher,
+    Connector,
+    Page,
+    derive_comment_fields,
+)
 from esc_sync.errors import ConflictError, SkippableError
 from esc_sync.model import (
     CLOSED_STATUSES,
@@ -179,6 +184,7 @@ class Worker:
         for ticket in tickets:
             self.store.observe(name, ticket)
         tickets = [self.enrich(name, t, now) for t in tickets]
+        tickets = self._prefetch_comments(connector, tickets, now)
         touched_rules = self._record_surge_hits(name, tickets, now)
         handled: set[int] = set()
         for ticket in tickets:
@@ -190,6 +196,30 @@ class Worker:
             handled.add(ticket.id)
         self._surge_backfill(connector, touched_rules, handled, now, report)
         return True
+
+    def _prefetch_comments(
+        self, connector: Connector, tickets: list[Ticket], now: datetime
+    ) -> list[Ticket]:
+        """Comments of the page's tickets whose rules need them, in a few requests when the
+        connector can; the tickets it cannot vouch for keep the per-ticket read in `_decide`."""
+        if not isinstance(connector, CommentPrefetcher):
+            return tickets
+        wanted = [
+            t for t in tickets if not t.comments_loaded and self.policy.needs_comments(t, now)
+        ]
+        if not wanted:
+            return tickets
+        found = connector.prefetch_comments(wanted)
+        if not found:
+            return tickets
+        out: list[Ticket] = []
+        for ticket in tickets:
+            comments = found.get(ticket.id)
+            if comments is not None and not ticket.comments_loaded:
+                ticket = derive_comment_fields(ticket, comments)
+                self.store.observe(connector.name, ticket)  # the mirror keeps the text
+            out.append(ticket)
+        return out
 
     # -- one ticket ---------------------------------------------------------------------------
 

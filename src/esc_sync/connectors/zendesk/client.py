@@ -68,6 +68,15 @@ class ZendeskClient:
         body = self.http.request("GET", "/api/v2/incremental/tickets/cursor.json", params=params)
         return body if isinstance(body, dict) else {}
 
+    def ticket_events(self, start_time: int) -> dict[str, Any]:
+        """One page of the ticket-event export with comment text (`include=comment_events`)."""
+        body = self.http.request(
+            "GET",
+            "/api/v2/incremental/ticket_events.json",
+            params={"start_time": start_time, "include": "comment_events"},
+        )
+        return body if isinstance(body, dict) else {}
+
     def ticket(self, ticket_id: int) -> dict[str, Any]:
         """One ticket with its side-loads (`{"ticket": ..., "users": ...}`)."""
         body = self.http.request(

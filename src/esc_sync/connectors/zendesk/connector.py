@@ -25,6 +25,7 @@ from esc_sync.connectors.zendesk.client import (
     ZendeskClient,
     next_comments_params,
 )
+from esc_sync.connectors.zendesk.events import prefetch
 from esc_sync.connectors.zendesk.normalize import (
     MalformedRecord,
     SideLoads,
@@ -47,6 +48,8 @@ from esc_sync.errors import (
 from esc_sync.model import Comment, TaskCreate, Ticket, TicketUpdate
 
 log = structlog.get_logger("esc_sync.connectors")
+ROLE_CACHE_MAX = 200_000
+_ROLE_DICTS: dict[str, dict[str, Any]] = {}
 
 
 class ZendeskConnector:
@@ -64,6 +67,9 @@ class ZendeskConnector:
         self.calls: Counter[str] = self.client.calls  # requests made, by "METHOD /path-template"
         self.bot_user_id: int | None = profile.bot_user_id
         self._me_checked = False
+        # user id -> {"role": ...} of every user the change feed side-loaded (bounded), so the
+        # bulk comment read can tell agents from customers without another call
+        self._roles: dict[int, dict[str, Any]] = {}
         self._log = log.bind(connector=self.name)
 
     def check_auth(self) -> None:
@@ -107,6 +113,7 @@ class ZendeskConnector:
             self._log.warning("zendesk.no_after_cursor", end_of_stream=end_of_stream)
             after = sent or ""
         side = SideLoads.from_body(body)
+        self._remember_roles(side)
         page = Page(tickets=[], bookmark=after, end_of_stream=end_of_stream)
         for raw in raw_tickets:
             self._add_record(page, raw, side)
@@ -129,6 +136,19 @@ class ZendeskConnector:
         except MalformedRecord as exc:
             self._log.warning("zendesk.skipped", ticket=ticket_id, reason=str(exc))
             page.skipped.append(SkippedRecord(ticket_id, f"malformed: {exc}", raw))
+
+    def _remember_roles(self, side: SideLoads) -> None:
+        """Keep the role of each side-loaded user (one shared dict per role)."""
+        if len(self._roles) > ROLE_CACHE_MAX:
+            self._roles.clear()
+        for user_id, user in side.users.items():
+            role = user.get("role")
+            if isinstance(role, str):
+                self._roles[user_id] = _ROLE_DICTS.setdefault(role, {"role": role})
+
+    def prefetch_comments(self, tickets: Sequence[Ticket]) -> dict[int, list[Comment]]:
+        """Complete comment lists for some of these tickets from the ticket-event export."""
+        return prefetch(self.client, tickets, bot_user_id=self._bot_user(), users=self._roles)
 
     def load_comments(self, ticket: Ticket) -> Ticket:
         """The ticket with all its comments (cursor-paginated) and comment fields derived."""

@@ -1,0 +1,128 @@
+"""Cycle cost: one `esc-sync run --once` against the sandbox holding N changed tickets.
+
+    python bench/cycle.py [--tickets 1000 10000] [--share 0.1] [--json]
+
+Seeds the Zendesk-speaking sandbox with N tickets (incremental budget lifted, no recent-window
+delay) and tags a share of the open ones `needs_approval`, so that exactly those (plus the
+seed's own scenarios) need escalation. Then runs the real CLI once as a child process and
+reports wall time, API calls by endpoint (from the sandbox's request log), calls per escalated
+ticket, the lower bound (feed pages + the writes needed with single writes: one update and one
+create per task), and the child's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from esc_sync.demo import write_demo_config
+from esc_sync.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token"
+PAGE = 1000  # tickets per page of the sandbox's cursor export
+_ID = re.compile(r"/\d+(?=[/.])")
+
+
+def endpoint(entry: dict[str, Any]) -> str:
+    """`METHOD /path` with ids replaced by `{id}`."""
+    return f"{entry['method']} {_ID.sub('/{id}', entry['path'])}"
+
+
+def tag_share(box: Sandbox, share: float) -> int:
+    """Tag every k-th open ticket `needs_approval` (an escalation to t2); how many were tagged."""
+    if share <= 0:
+        return 0
+    every = max(1, round(1 / share))
+    tagged = 0
+    with box.store.lock:
+        for i, ticket in enumerate(sorted(box.store.tickets.values(), key=lambda t: t.id)):
+            wanted = i % every == 0 and ticket.status not in ("solved", "closed")
+            if wanted and "needs_approval" not in ticket.tags:
+                ticket.tags.append("needs_approval")
+                tagged += 1
+    return tagged
+
+
+def measure(count: int, share: float) -> dict[str, Any]:
+    """One cold cycle over a fresh sandbox and state; its figures."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Sandbox(
+            token=TOKEN,
+            tickets=count,
+            recent_window=0,
+            incremental_limit=100_000,
+            account_limit=1_000_000,
+        ) as box,
+    ):
+        tag_share(box, share)
+        config = write_demo_config(Path(tmp), box.url, ROOT / "rules", "zendesk")
+        env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "esc_sync", "run", "--config", str(config), "--once"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=3600,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        log = [e for e in box.store.requests_snapshot() if not e["path"].startswith("/__")]
+        calls = Counter(endpoint(e) for e in log)
+        escalated = len({e["path"] for e in log if e["method"] == "PUT" and _ID.search(e["path"])})
+        updates = sum(n for k, n in calls.items() if k == "PUT /api/v2/tickets/{id}.json")
+        creates = calls.get("POST /api/v2/tickets.json", 0)
+        feed = calls.get("GET /api/v2/incremental/tickets/cursor.json", 0)
+        floor_pages = count // PAGE + 1
+        return {
+            "tickets": count,
+            "escalated": escalated,
+            "exit": done.returncode,
+            "wall_s": round(wall, 2),
+            "api_calls": len(log),
+            "calls_per_escalated": round(len(log) / escalated, 2) if escalated else None,
+            "feed_pages": feed,
+            "lower_bound_single_writes": floor_pages + updates + creates,
+            "peak_rss_mb": round(max(rss, before) / 1024, 1),
+            "calls": dict(calls.most_common()),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure each size and print a table (or JSON)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tickets", type=int, nargs="+", default=[1000, 10_000])
+    parser.add_argument("--share", type=float, default=0.1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = [measure(n, args.share) for n in args.tickets]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    keys = [k for k in rows[0] if k != "calls"]
+    print(" | ".join(f"{k:>14}" for k in keys))
+    for row in rows:
+        print(" | ".join(f"{row[k]!s:>14}" for k in keys))
+    for row in rows:
+        print(f"\n{row['tickets']} tickets, calls by endpoint:")
+        for name, n in row["calls"].items():
+            print(f"  {n:>7}  {name}")
+    return 0 if all(row["exit"] == 0 for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -64,34 +64,72 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read and decide, but write nothing to the helpdesk.")
     ] = False,
+    plan_out: Annotated[
+        Path | None,
+        typer.Option("--plan-out", help="With --once: write the plan as JSON to this file."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", help="Serve Prometheus /metrics and /healthz on this port."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address for --metrics-port.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run the worker: as a daemon, or one cycle with --once."""
-    from esc_sync.app import build_app
-    from esc_sync.report import print_report
+    from esc_sync.app import build_app, utc_now
+    from esc_sync.report import print_report, summary_table
+    from esc_sync.runview import RunObserver
     from esc_sync.worker.daemon import Daemon
 
+    if plan_out is not None and not once:
+        err.print("[red]error:[/red] --plan-out needs --once (one cycle, one plan)")
+        raise typer.Exit(EXIT_USAGE)
     with exits():
         application = build_app(config)
         settings = application.config.settings
         logs.configure(settings.log.format, settings.log.level)
         dry = dry_run or settings.worker.dry_run
         try:
-            for connector in application.connectors:
+            observer = RunObserver(
+                application,
+                err,
+                keep_records=once,
+                metrics_port=metrics_port,
+                metrics_host=metrics_host,
+            )
+        except OSError as exc:
+            application.close()
+            err.print(f"[red]error:[/red] --metrics-port {metrics_port}: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        connectors = observer.connectors
+        try:
+            for connector in connectors:
                 connector.check_auth()
             if once:
-                for connector in application.connectors:
-                    report = application.worker.run_cycle(connector, dry_run=dry)
+                with observer.showing_progress():
+                    for connector in connectors:
+                        report = application.worker.run_cycle(connector, dry_run=dry)
+                        observer.cycle_done(report)
+                for report in observer.reports:
                     print_report(out, report)
+                out.print(summary_table(observer.reports, observer.records))
+                if plan_out is not None:
+                    count = observer.write_plan(plan_out, utc_now())
+                    out.print(f"plan: {count} tickets written to {plan_out}", highlight=False)
                 return
             daemon = Daemon(
                 application.worker,
-                application.connectors,
+                connectors,
                 interval_seconds=settings.worker.poll_every.total_seconds(),
                 dry_run=dry,
+                on_cycle=observer.cycle_done,
+                reloader=application.policy_reloader(),
             )
             daemon.install_signal_handlers()
             code = daemon.run()
         finally:
+            observer.close()
             application.close()
         if code:
             raise typer.Exit(code)
@@ -101,18 +139,24 @@ def run(
 def demo(
     port: Annotated[int, typer.Option(help="Sandbox port (0 picks a free one).")] = 0,
     rules: Annotated[Path, typer.Option(help="The policy folder to run.")] = Path("rules"),
+    dialect: Annotated[
+        str, typer.Option(help="Sandbox API dialect: zendesk or freshdesk.")
+    ] = "zendesk",
 ) -> None:
     """Start the sandbox helpdesk, show the dry-run plan, apply it, and show what changed."""
     from esc_sync.demo import run_demo
 
+    if dialect not in ("zendesk", "freshdesk"):
+        err.print(f"[red]error:[/red] --dialect {dialect!r}: use zendesk or freshdesk")
+        raise typer.Exit(EXIT_USAGE)
     with exits():
         logs.configure("console", "warning")
-        run_demo(out, port=port, rules=rules)
+        run_demo(out, port=port, rules=rules, dialect=dialect)
 
 
 @app.command()
 def sandbox(
-    dialect: Annotated[str, typer.Option(help="API dialect: zendesk.")] = "zendesk",
+    dialect: Annotated[str, typer.Option(help="API dialect: zendesk or freshdesk.")] = "zendesk",
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     tickets: Annotated[int, typer.Option(help="How many tickets to seed (at least 60).")] = 64,
     token: Annotated[
@@ -120,12 +164,12 @@ def sandbox(
     ] = "sandbox-token",
 ) -> None:
     """Serve a local helpdesk that speaks the vendor API, seeded with realistic tickets."""
-    if dialect != "zendesk":
-        err.print(f"[red]error:[/red] --dialect {dialect!r}: only 'zendesk' is available so far")
+    if dialect not in ("zendesk", "freshdesk"):
+        err.print(f"[red]error:[/red] --dialect {dialect!r}: use zendesk or freshdesk")
         raise typer.Exit(EXIT_USAGE)
     from esc_sync.sandbox import serve
 
-    serve(port=port, tickets=tickets, token=token)
+    serve(port=port, tickets=tickets, token=token, dialect=dialect)
 
 
 @rules_app.command("check")
@@ -175,8 +219,19 @@ def rules_test(
 
 
 @state_app.command("dead-letters")
-def dead_letters(config: ConfigOpt = Path("config.example.toml")) -> None:
-    """List tickets that could not be read or written, with the reason."""
+def dead_letters(
+    config: ConfigOpt = Path("config.example.toml"),
+    retry: Annotated[
+        bool,
+        typer.Option(
+            "--retry", help="Re-read each listed ticket and run it once; clear successes."
+        ),
+    ] = False,
+) -> None:
+    """List tickets that could not be read or written, with the reason (--retry: run them)."""
+    if retry:
+        _retry_dead_letters(config)
+        return
     from esc_sync.config import load_config
     from esc_sync.state.sqlite import Store
 
@@ -191,6 +246,37 @@ def dead_letters(config: ConfigOpt = Path("config.example.toml")) -> None:
             out.print(f"{row['at']}  {row['connector']}  ticket {row['ticket']}: {row['reason']}")
 
 
+def _retry_dead_letters(config: Path) -> None:
+    """Run every dead-lettered ticket through the worker once; exit 1 if some still fail."""
+    from esc_sync.app import build_app, utc_now
+    from esc_sync.worker.deadletters import retry_dead_letters
+
+    with exits():
+        application = build_app(config)
+        logs.configure(
+            application.config.settings.log.format, application.config.settings.log.level
+        )
+        try:
+            for connector in application.connectors:
+                connector.check_auth()
+            results = retry_dead_letters(application.worker, application.connectors, utc_now())
+        finally:
+            application.close()
+        if not results:
+            out.print("no dead letters")
+        for r in results:
+            mark = "retried" if r.ok else "still dead"
+            out.print(f"{mark}  {r.connector}  ticket {r.ticket}: {r.detail}", highlight=False)
+        failed = sum(1 for r in results if not r.ok)
+        out.print(f"{len(results) - failed} retried, {failed} still dead", highlight=False)
+        if failed:
+            raise typer.Exit(EXIT_INVALID)
+
+
 def main() -> None:
     """Entry point of the `esc-sync` command."""
     app(prog_name="esc-sync")
+
+
+# The verbs rules explain|schema, plan diff, audit and report register themselves on the apps.
+from esc_sync import cli_views as _views  # noqa: E402, F401

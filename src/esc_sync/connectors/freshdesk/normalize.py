@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from esc_sync.config import ConnectorProfile
+from esc_sync.connectors.payload import MalformedRecord as MalformedRecord
+from esc_sync.connectors.payload import is_int as _is_int
+from esc_sync.connectors.payload import opt_int as _opt_int
+from esc_sync.connectors.payload import parse_time as parse_time
 from esc_sync.errors import HelpdeskError
 from esc_sync.model import (
     COMMENT_FIELDS,
@@ -35,36 +39,6 @@ TASK_TAG = "esc-sync-task"
 STATS_FIELDS = frozenset({"first_agent_reply_at", "last_agent_reply_at", "last_customer_reply_at"})
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|div|li|h\d)>|<br\s*/?>", re.IGNORECASE)
-
-
-class MalformedRecord(ValueError):
-    """A payload record that cannot be normalised; the message says why."""
-
-
-def _is_int(value: Any) -> bool:
-    """True for a real integer (bools are not ids)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _opt_int(raw: Mapping[str, Any], key: str) -> int | None:
-    """An optional integer field; anything else is malformed."""
-    value = raw.get(key)
-    if value is None or _is_int(value):
-        return value
-    raise MalformedRecord(f"{key} is not an integer: {value!r}")
-
-
-def parse_time(value: Any, key: str = "time") -> datetime:
-    """An ISO-8601 timestamp as an aware UTC datetime."""
-    if not isinstance(value, str):
-        raise MalformedRecord(f"{key} is not a timestamp: {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise MalformedRecord(f"{key} is not a timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def opt_time(value: Any, key: str) -> datetime | None:

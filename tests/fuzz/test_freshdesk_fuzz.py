@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,6 +108,9 @@ def test_a_hostile_record_in_the_feed_is_skipped_and_the_page_goes_on(raw: Any) 
     good = dict(TEMPLATE, id=987654321, updated_at="2024-01-01T10:00:00Z")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
         api.get(LIST, json=[raw, good])
+        # a company id the account does not have answers 404, as the real API does
+        api.get(re.compile(rf"{re.escape(BASE)}/api/v2/companies/.*"), status=404,
+                json={"code": "not_found", "message": "Record not found"})
         fd = FreshdeskConnector(PROFILE, session=requests.Session(), sleep=lambda _s: None)
         pages = list(fd.iter_changes(None, START))
     tickets = [t for p in pages for t in p.tickets]

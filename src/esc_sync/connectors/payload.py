@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 
@@ -35,3 +35,26 @@ def parse_time(value: Any, key: str = "time") -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """An aware datetime as both vendors write it: UTC with a trailing Z."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def id_value(value: int | str) -> int | str:
+    """An id as an int when it is numeric (ids are 64-bit integers; never floats)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def field_value(value: Any) -> Any:
+    """A field value as JSON: datetimes in UTC `Z` form, dates as YYYY-MM-DD."""
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -8,7 +8,6 @@ Freshdesk refuses `due_by` earlier than `fr_due_by`, so the pair is kept in orde
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from typing import Any
 
 from esc_sync.config import ConnectorProfile
@@ -21,24 +20,10 @@ from esc_sync.connectors.freshdesk.normalize import (
     status_out,
     text_to_html,
 )
+from esc_sync.connectors.payload import field_value as _field_value
+from esc_sync.connectors.payload import id_value as _id_value
 from esc_sync.errors import HelpdeskError
 from esc_sync.model import TaskCreate, TicketUpdate
-
-
-def _id_value(value: int | str) -> int | str:
-    """An id as an int when it is numeric."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value
-
-
-def _field_value(value: Any) -> Any:
-    """A field value as JSON: datetimes in UTC `Z` form, dates as YYYY-MM-DD."""
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 def _field_key(name: str, profile: ConnectorProfile) -> str:

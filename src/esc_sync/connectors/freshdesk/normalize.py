@@ -10,11 +10,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.payload import MalformedRecord as MalformedRecord
+from esc_sync.connectors.payload import format_time as format_time
 from esc_sync.connectors.payload import is_int as _is_int
 from esc_sync.connectors.payload import opt_int as _opt_int
 from esc_sync.connectors.payload import parse_time as parse_time
@@ -44,13 +45,6 @@ _BLOCK_END = re.compile(r"</(p|div|li|h\d)>|<br\s*/?>", re.IGNORECASE)
 def opt_time(value: Any, key: str) -> datetime | None:
     """An optional timestamp (null stays None)."""
     return None if value is None else parse_time(value, key)
-
-
-def format_time(value: datetime) -> str:
-    """An aware datetime as Freshdesk writes it: UTC with a trailing Z."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ticket_id_of(raw: Any) -> int | None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.payload import MalformedRecord as MalformedRecord
+from esc_sync.connectors.payload import field_value as _field_value
+from esc_sync.connectors.payload import format_time as format_time
+from esc_sync.connectors.payload import id_value as _id_value
 from esc_sync.connectors.payload import is_int as _is_int
 from esc_sync.connectors.payload import opt_int as _opt_int
 from esc_sync.connectors.payload import parse_time as parse_time
@@ -60,13 +63,6 @@ def _index(items: Any, key: str) -> dict[int, dict[str, Any]]:
     if not isinstance(items, list):
         return {}
     return {i[key]: i for i in items if isinstance(i, dict) and _is_int(i.get(key))}
-
-
-def format_time(value: datetime) -> str:
-    """An aware datetime as Zendesk writes it: UTC with a trailing Z."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ticket_id_of(raw: Any) -> int | None:
@@ -267,22 +263,6 @@ def author_role(
     if user is not None and user.get("role") in AGENT_ROLES:
         return "agent"
     return "customer"
-
-
-def _id_value(value: int | str) -> int | str:
-    """An id as an int when it is numeric (Zendesk ids are 64-bit integers)."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value
-
-
-def _field_value(value: Any) -> Any:
-    """A custom-field value as JSON: datetimes in UTC `Z` form, dates as YYYY-MM-DD."""
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 def update_body(update: TicketUpdate, profile: ConnectorProfile) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from esc_sync.config import ConnectorProfile
 from esc_sync.model import COMMENT_FIELDS, Comment, TaskCreate, Ticket, TicketUpdate
@@ -65,6 +65,60 @@ class Connector(Protocol):
 
     def create_task(self, task: TaskCreate) -> int:
         """Create one follow-up task; returns its id."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobItem:
+    """The outcome of one item of a bulk job.
+
+    `key` is what the item was submitted for: the ticket id of an update, the external id of a
+    task. `id` is the created task's id. `conflict` is True when the item failed because the
+    ticket changed since it was read (the worker re-reads and decides again).
+    """
+
+    key: int | str
+    ok: bool
+    id: int | None = None
+    error: str | None = None
+    conflict: bool = False
+
+
+@dataclass(slots=True)
+class JobStatus:
+    """A bulk job as the helpdesk last reported it.
+
+    `state` is `running` (queued or working), `completed` (every item has an outcome in
+    `items`; some may have failed), `failed` (the job as a whole failed or was killed: nothing
+    can be assumed about its items) or `vanished` (the helpdesk no longer knows the job).
+    """
+
+    id: str
+    state: Literal["running", "completed", "failed", "vanished"]
+    items: dict[int | str, JobItem] = field(default_factory=dict)
+    message: str | None = None
+
+
+@runtime_checkable
+class BulkWriter(Protocol):
+    """Optional: a connector that writes many tickets or tasks per request (asynchronous jobs).
+
+    Submissions are not retried after an ambiguous failure (the job may exist): the worker
+    treats such a job like one that vanished and settles its items by reading the tickets.
+    """
+
+    bulk_limit: int  # items per job
+
+    def submit_updates(self, updates: Sequence[TicketUpdate]) -> str:
+        """Start one job writing these updates (at most `bulk_limit`); returns the job id."""
+        ...
+
+    def submit_tasks(self, tasks: Sequence[TaskCreate]) -> str:
+        """Start one job creating these tasks (at most `bulk_limit`); returns the job id."""
+        ...
+
+    def poll_jobs(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """The status of each job, in as few requests as the API allows."""
+        ...
 
 
 @runtime_checkable

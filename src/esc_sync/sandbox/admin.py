@@ -10,6 +10,12 @@ POST   /__sandbox/tickets                  a customer opens a ticket {"ticket": 
 PUT    /__sandbox/tickets/{id}             a human agent edits fields {"ticket": {...}}
 POST   /__sandbox/tickets/{id}/comments    someone writes {"author_id", "body", "public"}
 GET    /__sandbox/expectations             what the default rules should do to the seed
+GET    /__sandbox/jobs                     bulk jobs, oldest first, and the job settings
+PUT    /__sandbox/jobs                     job settings {"delay": seconds, "limit": n}
+POST   /__sandbox/jobs/advance             run the queued jobs that are due now
+DELETE /__sandbox/jobs/{id}                the job's status vanishes (a queued job still runs)
+
+Bulk-job faults are armed like the others, e.g. {"kind": "job_items", "ids": [12]}; see Fault.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from esc_sync.sandbox.errors import INVALID_ENDPOINT, ApiError, record_invalid
 from esc_sync.sandbox.faults import FaultBook, fault_from
+from esc_sync.sandbox.jobs import JobBook
 from esc_sync.sandbox.render import comment_json, metric_set_json, ticket_json
 from esc_sync.sandbox.store import Store, User
 from esc_sync.sandbox.wire import Reply, Request
@@ -36,9 +43,11 @@ class Admin:
         base: str,
         expectations: dict[int, dict[str, Any]],
         custom_ids: tuple[int, ...],
+        jobs: JobBook | None = None,
     ) -> None:
-        """Admin hooks for `store`."""
+        """Admin hooks for `store` (and its bulk jobs, when the dialect has them)."""
         self.store = store
+        self.jobs = jobs
         self.faults = faults
         self.base = base
         self.expectations = expectations
@@ -56,6 +65,10 @@ class Admin:
             ("PUT", re.compile(r"^/__sandbox/tickets/(\d+)$"), self.edit_ticket),
             ("POST", re.compile(r"^/__sandbox/tickets/(\d+)/comments$"), self.write_comment),
             ("GET", re.compile(r"^/__sandbox/expectations$"), self.get_expectations),
+            ("GET", re.compile(r"^/__sandbox/jobs$"), self.get_jobs),
+            ("PUT", re.compile(r"^/__sandbox/jobs$"), self.set_jobs),
+            ("POST", re.compile(r"^/__sandbox/jobs/advance$"), self.advance_jobs),
+            ("DELETE", re.compile(r"^/__sandbox/jobs/([^/]+)$"), self.vanish_job),
         ]
 
     def handle(self, req: Request) -> Reply:
@@ -162,3 +175,45 @@ class Admin:
     def get_expectations(self, req: Request, args: tuple[str, ...]) -> Reply:
         """The seed's expected outcome under the default rules, by ticket id."""
         return Reply(200, {str(k): v for k, v in sorted(self.expectations.items())})
+
+    def _jobs(self) -> JobBook:
+        """The job book (404 in a dialect without bulk jobs)."""
+        if self.jobs is None:
+            raise ApiError(404, INVALID_ENDPOINT)
+        return self.jobs
+
+    def _job_settings(self) -> dict[str, Any]:
+        """The job settings as JSON."""
+        jobs = self._jobs()
+        return {"delay": jobs.delay, "limit": jobs.limit, "keep": jobs.keep}
+
+    def get_jobs(self, req: Request, args: tuple[str, ...]) -> Reply:
+        """Every bulk job (visible or not) and the settings."""
+        return Reply(200, {"jobs": self._jobs().listing(), "settings": self._job_settings()})
+
+    def set_jobs(self, req: Request, args: tuple[str, ...]) -> Reply:
+        """Change how long jobs wait before running and how many may be active."""
+        jobs = self._jobs()
+        data = req.json()
+        if not isinstance(data, dict):
+            raise record_invalid("body", "Body must be an object")
+        delay = data.get("delay", jobs.delay)
+        limit = data.get("limit", jobs.limit)
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+            raise record_invalid("delay", "delay must be a non-negative number of seconds")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise record_invalid("limit", "limit must be a positive integer")
+        jobs.delay, jobs.limit = float(delay), limit
+        return Reply(200, {"settings": self._job_settings()})
+
+    def advance_jobs(self, req: Request, args: tuple[str, ...]) -> Reply:
+        """Run the due jobs now; the jobs afterwards."""
+        jobs = self._jobs()
+        jobs.advance()
+        return Reply(200, {"jobs": jobs.listing()})
+
+    def vanish_job(self, req: Request, args: tuple[str, ...]) -> Reply:
+        """Forget a job's status, as Zendesk does after an hour or 100 newer jobs."""
+        if not self._jobs().vanish(args[0]):
+            raise ApiError(404, {"error": "RecordNotFound", "description": "Not found"})
+        return Reply(204)

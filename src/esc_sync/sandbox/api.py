@@ -16,10 +16,12 @@ from esc_sync.sandbox.errors import (
     TOO_MANY_VALUES,
     TOO_RECENT_START,
     ApiError,
+    invalid_json,
     invalid_value,
     not_found,
 )
 from esc_sync.sandbox.events import EventIndex, ticket_events
+from esc_sync.sandbox.jobs import JobBook
 from esc_sync.sandbox.render import (
     comment_json,
     group_json,
@@ -47,6 +49,7 @@ class Context:
     recent_window: int
     custom_ids: tuple[int, ...]
     events: EventIndex | None = None  # the ticket-event export's sorted index, kept per server
+    jobs: JobBook | None = None  # the bulk jobs, kept per server
 
 
 Handler = Callable[[Context, Request, tuple[str, ...]], Reply]
@@ -280,6 +283,87 @@ def post_ticket(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
     return Reply(201, body, {"Location": f"{ctx.base}/api/v2/tickets/{ticket.id}.json"})
 
 
+BULK_MAX = 100
+
+
+def _jobs(ctx: Context) -> JobBook:
+    """The server's job book (a sandbox without one does not offer bulk endpoints)."""
+    if ctx.jobs is None:
+        raise ApiError(404, INVALID_ENDPOINT)
+    return ctx.jobs
+
+
+def _ids_param(req: Request, kind: type[int] | type[str]) -> list[Any]:
+    """The `ids` query parameter: at most 100 comma-separated values (400 otherwise)."""
+    raw = [part.strip() for part in req.query.get("ids", "").split(",") if part.strip()]
+    if len(raw) > BULK_MAX:
+        raise ApiError(400, TOO_MANY_VALUES)
+    try:
+        return [kind(part) for part in raw]
+    except ValueError:
+        raise invalid_value("ids must be a comma-separated list of integers") from None
+
+
+def _tickets_array(body: Any) -> list[dict[str, Any]]:
+    """The `tickets` array of a bulk body: 1 to 100 objects (400 otherwise)."""
+    tickets = body.get("tickets") if isinstance(body, dict) else None
+    if not isinstance(tickets, list) or not tickets:
+        raise invalid_json("The request body must be a JSON object with a tickets array")
+    if len(tickets) > BULK_MAX:
+        raise ApiError(400, TOO_MANY_VALUES)
+    if not all(isinstance(t, dict) for t in tickets):
+        raise invalid_json("Each entry of tickets must be an object")
+    return tickets
+
+
+def _job_reply(ctx: Context, job: Any) -> Reply:
+    """200 with the new job's status."""
+    return Reply(200, {"job_status": _jobs(ctx).json(job, ctx.base)})
+
+
+def update_many(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
+    """PUT /tickets/update_many: `{"tickets": [{id, ...}]}`, or `?ids=` with one `{"ticket"}`."""
+    jobs = _jobs(ctx)
+    body = req.json()
+    items: list[tuple[int | None, dict[str, Any]]]
+    if req.query.get("ids"):
+        changes = ticket_payload(body)
+        items = [(tid, dict(changes)) for tid in _ids_param(req, int)]
+    else:
+        items = []
+        for entry in _tickets_array(body):
+            tid = entry.get("id")
+            if not isinstance(tid, int) or isinstance(tid, bool):
+                raise invalid_value("Each ticket of update_many needs an integer id")
+            items.append((tid, {k: v for k, v in entry.items() if k != "id"}))
+    return _job_reply(ctx, jobs.submit("update", items, ctx.user, req.fault))
+
+
+def create_many(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
+    """POST /tickets/create_many: `{"tickets": [...]}`, each item like a POST /tickets body."""
+    jobs = _jobs(ctx)
+    items: list[tuple[int | None, dict[str, Any]]] = [
+        (None, entry) for entry in _tickets_array(req.json())
+    ]
+    return _job_reply(ctx, jobs.submit("create", items, ctx.user, req.fault))
+
+
+def show_job(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
+    """GET /job_statuses/{id}: 404 once the status is gone."""
+    jobs = _jobs(ctx)
+    job = jobs.find(args[0])
+    if job is None:
+        raise not_found()
+    return Reply(200, {"job_status": jobs.json(job, ctx.base)})
+
+
+def show_many_jobs(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
+    """GET /job_statuses/show_many?ids=: the statuses still kept; unknown ids are left out."""
+    jobs = _jobs(ctx)
+    found = [job for job in (jobs.find(i) for i in _ids_param(req, str)) if job is not None]
+    return Reply(200, {"job_statuses": [jobs.json(job, ctx.base) for job in found]})
+
+
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(rf"^/api/v2/{pattern}$"), handler)
     for method, pattern, handler in (
@@ -290,6 +374,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", r"incremental/tickets/cursor", export),
         ("GET", r"incremental/ticket_events", export_events),
         ("GET", r"tickets/show_many", show_many),
+        ("PUT", r"tickets/update_many", update_many),
+        ("POST", r"tickets/create_many", create_many),
+        ("GET", r"job_statuses/show_many", show_many_jobs),
+        ("GET", r"job_statuses/([^/]+)", show_job),
         ("GET", r"tickets", list_tickets),
         ("POST", r"tickets", post_ticket),
         ("GET", r"tickets/(\d+)", show_ticket),

@@ -43,6 +43,12 @@ UPDATE_LIMIT = {
     "description": "Number of allowed ticket update API requests per minute exceeded",
 }
 
+TOO_MANY_JOBS = {
+    "error": "TooManyJobs",
+    "description": "Too many background jobs are queued or running for this account. "
+    "Try again later.",
+}
+
 
 class ApiError(Exception):
     """An HTTP error answer: status, JSON body and extra headers."""

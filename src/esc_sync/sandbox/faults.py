@@ -14,7 +14,9 @@ from typing import Any
 
 from esc_sync.sandbox.errors import ApiError, record_invalid
 
-KINDS = ("429", "422", "500", "503", "slow", "malformed", "timeout")
+JOB_KINDS = ("job_items", "job_stuck", "job_vanish", "job_failed", "job_killed")
+KINDS = ("429", "422", "500", "503", "slow", "malformed", "timeout", *JOB_KINDS)
+_SUBMISSION = re.compile(r"/tickets/(?:update_many|create_many)(?:\.json)?/?$")
 
 
 @dataclass(slots=True)
@@ -27,7 +29,21 @@ class Fault:
     - malformed: processed, then answered 200 with the JSON body cut in half (`apply=False`
       answers without processing);
     - timeout: no answer: the connection is held `seconds` then closed (`apply=True` processes
-      the request first, like a write whose response was lost).
+      the request first, like a write whose response was lost; `seconds=0` closes at once);
+    - 500 with `apply=True`: processed, then answered with the error page (a lost answer).
+
+    Job faults match only bulk submissions (`PUT tickets/update_many`, `POST
+    tickets/create_many`); the submission is accepted and its job misbehaves when it runs:
+
+    - job_items: the items whose ticket id is in `ids` or whose position is in `indexes` fail
+      (`error`, default "RecordInvalid"; "UpdateConflict" reports a safe-update conflict),
+      the others are applied and the job completes;
+    - job_stuck: the first `applied` items (default 0) are applied, then the job stays
+      `working` forever;
+    - job_vanish: the first `applied` items (default all) are applied, then the job's status
+      is gone (404, absent from show_many);
+    - job_failed / job_killed: the first `applied` items (default 0) are applied, then the job
+      ends `failed` / `killed` without results.
     """
 
     kind: str
@@ -37,6 +53,10 @@ class Fault:
     seconds: float = 2.0
     apply: bool | None = None
     rate: float | None = None  # set: each matching request gets the fault with this chance
+    ids: tuple[int, ...] = ()  # job_items: ticket ids of the items that fail
+    indexes: tuple[int, ...] = ()  # job_items: positions of the items that fail
+    error: str | None = None  # job_items: the error code of the failed items
+    applied: int | None = None  # job_stuck/vanish/failed/killed: items applied first
 
     @property
     def processes(self) -> bool:
@@ -49,11 +69,15 @@ class Fault:
         """True when this fault applies to the request."""
         if self.method and self.method.upper() != method:
             return False
+        if self.kind in JOB_KINDS and (
+            method not in ("PUT", "POST") or _SUBMISSION.search(path) is None
+        ):
+            return False
         return self.path is None or re.search(self.path, path) is not None
 
     def describe(self) -> dict[str, Any]:
         """The fault as JSON."""
-        return {
+        described: dict[str, Any] = {
             "kind": self.kind,
             "count": self.count,
             "path": self.path,
@@ -62,6 +86,14 @@ class Fault:
             "apply": self.processes,
             "rate": self.rate,
         }
+        if self.kind in JOB_KINDS:
+            described |= {
+                "ids": list(self.ids),
+                "indexes": list(self.indexes),
+                "error": self.error,
+                "applied": self.applied,
+            }
+        return described
 
 
 def fault_from(body: Any) -> Fault:
@@ -84,6 +116,12 @@ def fault_from(body: Any) -> Fault:
     rate = body.get("rate")
     if rate is not None and (not isinstance(rate, int | float) or not 0 < rate <= 1):
         raise record_invalid("rate", "rate must be a number in (0, 1]")
+    applied = body.get("applied")
+    if applied is not None and (not _is_count(applied)):
+        raise record_invalid("applied", "applied must be a non-negative integer")
+    error = body.get("error")
+    if error is not None and not isinstance(error, str):
+        raise record_invalid("error", "error must be a string")
     return Fault(
         kind=str(body["kind"]),
         count=count,
@@ -92,7 +130,24 @@ def fault_from(body: Any) -> Fault:
         seconds=float(seconds),
         apply=None if apply is None else bool(apply),
         rate=None if rate is None else float(rate),
+        ids=_counts(body, "ids"),
+        indexes=_counts(body, "indexes"),
+        error=error,
+        applied=applied,
     )
+
+
+def _is_count(value: Any) -> bool:
+    """A non-negative integer (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _counts(body: dict[str, Any], key: str) -> tuple[int, ...]:
+    """A list of non-negative integers from a fault body (absent: empty)."""
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(_is_count(v) for v in value):
+        raise record_invalid(key, f"{key} must be a list of non-negative integers")
+    return tuple(value)
 
 
 class FaultBook:

@@ -20,7 +20,8 @@ from esc_sync.sandbox.errors import (
     record_invalid,
 )
 from esc_sync.sandbox.events import EventIndex
-from esc_sync.sandbox.faults import Fault, FaultBook, RateLimit
+from esc_sync.sandbox.faults import JOB_KINDS, Fault, FaultBook, RateLimit
+from esc_sync.sandbox.jobs import JobBook
 from esc_sync.sandbox.store import Store, User
 from esc_sync.sandbox.wire import Reply, Request
 
@@ -64,6 +65,7 @@ class Gateway:
         self.incremental = RateLimit(incremental_limit)
         self.updates = RateLimit(UPDATE_BUDGET)
         self.events = EventIndex()
+        self.jobs = JobBook(store, custom_ids)
 
     def handle(self, req: Request) -> Reply:
         """Answer one API request and append it to the request log (before answering)."""
@@ -85,6 +87,9 @@ class Gateway:
         """The reply, shaped by a fault when one is armed for this request."""
         if fault is None:
             return self._process(req)
+        if fault.kind in JOB_KINDS:  # accepted; the job misbehaves when it runs
+            req.fault = fault
+            return self._process(req)
         if fault.kind == "429":
             return Reply(429, ACCOUNT_LIMIT, {"Retry-After": "1"})
         if fault.kind == "503":
@@ -96,6 +101,8 @@ class Gateway:
             refusal = record_invalid("base", "Refused by an injected fault")
             return Reply(422, refusal.body)
         if fault.kind == "500":
+            if fault.processes:  # carried out, then the answer is lost
+                self._process(req)
             return Reply(500, raw=SERVER_ERROR_PAGE, content_type="text/html; charset=utf-8")
         if fault.kind == "slow":
             time.sleep(fault.seconds)
@@ -109,12 +116,19 @@ class Gateway:
 
     def _process(self, req: Request) -> Reply:
         """Authenticate, rate-limit, route and run the handler; errors become replies."""
+        self.jobs.advance()  # bulk jobs due by now run before the request is answered
         try:
             user = self._authenticate(req)
             self._spend(req)
             handler, args = route(req.method, req.path)
             ctx = Context(
-                self.store, user, self.base, self.recent_window, self.custom_ids, self.events
+                self.store,
+                user,
+                self.base,
+                self.recent_window,
+                self.custom_ids,
+                self.events,
+                self.jobs,
             )
             reply = handler(ctx, req, args)
         except ApiError as exc:

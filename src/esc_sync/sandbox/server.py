@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -42,6 +43,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "esc-sync-sandbox/1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the body
+    # until the client's delayed ACK (about 40 ms a request on keep-alive connections).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         """Handle GET."""
@@ -116,8 +120,12 @@ class Sandbox:
         incremental_limit: int = 10,
         account_limit: int = 700,
         dialect: str = "zendesk",
+        job_delay: float = 0.0,
     ) -> None:
-        """Seed the helpdesk and bind the socket (the port is known from here on)."""
+        """Seed the helpdesk and bind the socket (the port is known from here on).
+
+        Bulk jobs (Zendesk dialect) run `job_delay` seconds after they were submitted.
+        """
         if dialect not in DIALECTS:
             raise ValueError(f"unknown sandbox dialect {dialect!r} (one of {', '.join(DIALECTS)})")
         self.dialect = dialect
@@ -140,8 +148,19 @@ class Sandbox:
             account_limit=account_limit,
             custom_ids=CUSTOM_FIELD_IDS,
         )
-        self.admin = Admin(self.store, self.faults, self.url, self.expectations, CUSTOM_FIELD_IDS)
+        self.jobs = self.gateway.jobs
+        self.jobs.delay = job_delay
+        self.admin = Admin(
+            self.store,
+            self.faults,
+            self.url,
+            self.expectations,
+            CUSTOM_FIELD_IDS,
+            jobs=self.jobs if dialect == "zendesk" else None,
+        )
         self._thread: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -158,10 +177,32 @@ class Sandbox:
                 daemon=True,
             )
             self._thread.start()
+        self._start_ticker()
         return self
+
+    def _start_ticker(self) -> None:
+        """Run due bulk jobs in the background, as the helpdesk would without being polled."""
+        if self._ticker is None:
+            self._stopping.clear()
+            self._ticker = threading.Thread(
+                target=self._tick, name="esc-sync-sandbox-jobs", daemon=True
+            )
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        """Advance the job book every 50 ms until stopped."""
+        while not self._stopping.wait(0.05):
+            try:
+                self.jobs.advance()
+            except Exception:  # never let the ticker die
+                logging.getLogger(__name__).exception("sandbox job ticker failed")
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -170,6 +211,7 @@ class Sandbox:
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted."""
+        self._start_ticker()
         try:
             self._server.serve_forever()
         finally:

@@ -22,6 +22,7 @@ class Request:
     query: dict[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    fault: Any = None  # a job fault the gateway hands to a bulk submission's handler
 
     def json(self) -> Any:
         """The body parsed as JSON (400 with an object-shaped error when it is not)."""

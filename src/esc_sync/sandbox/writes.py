@@ -63,6 +63,11 @@ def _tags(value: Any) -> list[str]:
     return out
 
 
+def normalise_tags(value: Any) -> list[str]:
+    """Tags as a write stores them (a 422 when the value is not a list)."""
+    return _tags(value)
+
+
 def _choice(name: str, value: Any, allowed: tuple[str, ...], nullable: bool) -> str | None:
     """A value from a fixed vocabulary (or None where allowed)."""
     if value is None and nullable:

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -19,9 +19,12 @@ from requests.auth import HTTPBasicAuth
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.http import HttpClient, Sleep
 from esc_sync.connectors.zendesk.normalize import INCLUDE
+from esc_sync.errors import TransientError
 
 COMMENTS_PAGE_SIZE = 100  # the cursor-pagination maximum on most endpoints
 SHOW_MANY_MAX = 100
+BULK_MAX = 100  # items per update_many / create_many job, ids per job_statuses/show_many
+JOB_STATUS_ONE = "GET /api/v2/job_statuses/{id}.json"
 
 
 class ZendeskClient:
@@ -134,6 +137,56 @@ class ZendeskClient:
         """`POST /api/v2/tickets.json`; returns the response body."""
         result = self.http.request("POST", "/api/v2/tickets.json", json_body=body)
         return result if isinstance(result, dict) else {}
+
+    def update_many(self, tickets: list[dict[str, Any]]) -> dict[str, Any]:
+        """`PUT /api/v2/tickets/update_many.json` with a `tickets` array; the `job_status`.
+
+        Not repeated after an ambiguous failure (timeout, reset, 5xx: the job may exist), only
+        after a refusal (429, 503, no connection), when nothing was accepted.
+        """
+        body = self.http.request(
+            "PUT",
+            "/api/v2/tickets/update_many.json",
+            json_body={"tickets": tickets},
+            idempotent=False,
+        )
+        return _member(body, "job_status")
+
+    def create_many(self, tickets: list[dict[str, Any]]) -> dict[str, Any]:
+        """`POST /api/v2/tickets/create_many.json`; the `job_status` (repeated like update_many)."""
+        body = self.http.request(
+            "POST",
+            "/api/v2/tickets/create_many.json",
+            json_body={"tickets": tickets},
+            idempotent=False,
+        )
+        return _member(body, "job_status")
+
+    def job_statuses(self, job_ids: list[str]) -> list[Any]:
+        """`GET /api/v2/job_statuses/show_many.json?ids=...` (at most 100 ids): the statuses."""
+        body = self.http.request(
+            "GET", "/api/v2/job_statuses/show_many.json", params={"ids": ",".join(job_ids)}
+        )
+        statuses = body.get("job_statuses") if isinstance(body, dict) else None
+        if not isinstance(statuses, list):
+            # Not "every job vanished": an answer without the list says nothing about them.
+            raise TransientError("GET /api/v2/job_statuses/show_many.json: malformed answer")
+        return statuses
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        """`GET /api/v2/job_statuses/{id}.json`: one job's status (404 once it is gone).
+
+        Counted as `GET /api/v2/job_statuses/{id}.json`: job ids are not numeric, so the shared
+        path template would otherwise count every job under its own name.
+        """
+        path = f"/api/v2/job_statuses/{quote(job_id, safe='')}.json"
+        try:
+            body = self.http.request("GET", path)
+        finally:
+            spent = self.http.calls.pop(f"GET {path}", 0)
+            if spent:
+                self.http.calls[JOB_STATUS_ONE] += spent
+        return _member(body, "job_status")
 
 
 def _member(body: Any, key: str) -> dict[str, Any]:

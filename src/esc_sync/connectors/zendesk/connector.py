@@ -4,23 +4,36 @@ Change feed: the cursor-based incremental ticket export
 (developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/):
 `start_time` on the first call only, then `cursor=<after_cursor>`; stop on `end_of_stream`,
 never on an empty page; the `after_cursor` of the last page is kept for the next poll.
+
+Bulk writes (`BulkWriter`): `tickets/update_many` and `tickets/create_many` jobs of up to 100
+items, followed with `job_statuses/show_many` (helpdesk-apis.md §A5.4).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import requests
 import structlog
 
 from esc_sync.config import ConnectorProfile
-from esc_sync.connectors.base import Page, SkippedRecord, derive_comment_fields
+from esc_sync.connectors.base import (
+    JobItem,
+    JobStatus,
+    Page,
+    SkippedRecord,
+    derive_comment_fields,
+)
 from esc_sync.connectors.http import Sleep
+from esc_sync.connectors.payload import is_int
 from esc_sync.connectors.zendesk.client import (
+    BULK_MAX,
     SHOW_MANY_MAX,
     ZendeskClient,
     next_comments_params,
@@ -29,6 +42,7 @@ from esc_sync.connectors.zendesk.events import prefetch
 from esc_sync.connectors.zendesk.normalize import (
     MalformedRecord,
     SideLoads,
+    bulk_update_item,
     chunks,
     is_deleted,
     normalize_comment,
@@ -50,6 +64,19 @@ from esc_sync.model import Comment, TaskCreate, Ticket, TicketUpdate
 log = structlog.get_logger("esc_sync.connectors")
 ROLE_CACHE_MAX = 200_000
 _ROLE_DICTS: dict[str, dict[str, Any]] = {}
+# Submissions remembered for mapping job results back (job statuses live an hour anyway).
+SUBMISSIONS_MAX = 2_000
+# An update item refused because the ticket changed since it was read (error code or text).
+_CONFLICT = re.compile(r"conflict|collision|safe[ _-]?update|outdated|updated meanwhile", re.I)
+JobKind = Literal["update", "create"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Submission:
+    """What a job was started with: its kind and each item's key, in the order sent."""
+
+    kind: JobKind
+    keys: tuple[int | str, ...]
 
 
 class ZendeskConnector:
@@ -66,6 +93,8 @@ class ZendeskConnector:
         self.client = ZendeskClient(profile, session=session, sleep=sleep)
         self.calls: Counter[str] = self.client.calls  # requests made, by "METHOD /path-template"
         self.bot_user_id: int | None = profile.bot_user_id
+        self.bulk_limit = BULK_MAX
+        self._submissions: dict[str, _Submission] = {}  # job id -> what was sent, oldest first
         self._me_checked = False
         # user id -> {"role": ...} of every user the change feed side-loaded (bounded), so the
         # bulk comment read can tell agents from customers without another call
@@ -281,3 +310,169 @@ class ZendeskConnector:
             raise HelpdeskError("POST /api/v2/tickets.json: response has no ticket id")
         self._log.info("zendesk.task_created", ticket=task.parent_ticket, task=ticket_id)
         return ticket_id
+
+    # ----- bulk writes (BulkWriter)
+
+    def submit_updates(self, updates: Sequence[TicketUpdate]) -> str:
+        """One `update_many` job, each ticket with its own changes; returns the job id.
+
+        Raises ValueError for an empty batch, more than `bulk_limit` items, a ticket twice, or an
+        item with both a note and a customer message (nothing is sent). After an ambiguous
+        failure the job may exist: TransientError, never a second submission.
+        """
+        self._check_batch(len(updates), "updates")
+        ids = [u.ticket_id for u in updates]
+        if len(set(ids)) != len(ids):
+            raise ValueError("submit_updates: a ticket appears twice in one job")
+        items = [bulk_update_item(u, self.profile) for u in updates]
+        job = self.client.update_many(items)
+        return self._accepted(job, _Submission("update", tuple(ids)), "tickets/update_many")
+
+    def submit_tasks(self, tasks: Sequence[TaskCreate]) -> str:
+        """One `create_many` job with the same body per task as `create_task`; the job id."""
+        self._check_batch(len(tasks), "tasks")
+        keys = [t.external_id for t in tasks]
+        if len(set(keys)) != len(keys):
+            raise ValueError("submit_tasks: an external id appears twice in one job")
+        items = [task_body(t)["ticket"] for t in tasks]
+        job = self.client.create_many(items)
+        return self._accepted(job, _Submission("create", tuple(keys)), "tickets/create_many")
+
+    def _check_batch(self, size: int, what: str) -> None:
+        """Refuse an empty or oversized batch before anything is sent."""
+        if size == 0:
+            raise ValueError(f"submit_{what}: nothing to submit")
+        if size > self.bulk_limit:
+            raise ValueError(f"submit_{what}: {size} items, at most {self.bulk_limit} per job")
+
+    def _accepted(self, job: dict[str, Any], submission: _Submission, endpoint: str) -> str:
+        """The job id of an accepted submission, remembered with what was sent."""
+        job_id = job.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            # Accepted (2xx) but unreadable: the job may well exist, so this is ambiguous.
+            raise TransientError(f"{endpoint}: the answer has no job id")
+        self._submissions[job_id] = submission
+        while len(self._submissions) > SUBMISSIONS_MAX:
+            del self._submissions[next(iter(self._submissions))]
+        self._log.info(
+            "zendesk.job_submitted",
+            job=job_id,
+            kind=submission.kind,
+            items=len(submission.keys),
+            status=job.get("status"),
+        )
+        return job_id
+
+    def poll_jobs(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """The status of each job: `job_statuses/show_many`, 100 ids a call.
+
+        A job the answer leaves out is `vanished` (expired after an hour, pushed out of the last
+        100, or never accepted). Should show_many answer 404, each job is asked alone.
+        """
+        wanted = list(dict.fromkeys(job_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(wanted, BULK_MAX):
+            try:
+                raws: list[Any] = self.client.job_statuses(chunk)
+            except HelpdeskError as exc:
+                if exc.status != 404 or isinstance(exc, TransientError):
+                    raise
+                raws = [self._one_job(job_id) for job_id in chunk]
+            for raw in raws:
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                    found[raw["id"]] = raw
+        return {job_id: self._job_status(job_id, found.get(job_id)) for job_id in wanted}
+
+    def _one_job(self, job_id: str) -> dict[str, Any]:
+        """One job's status, empty when the helpdesk answers 404."""
+        try:
+            return self.client.job_status(job_id)
+        except HelpdeskError as exc:
+            if exc.status == 404 and not isinstance(exc, TransientError):
+                return {}
+            raise
+
+    def _job_status(self, job_id: str, raw: dict[str, Any] | None) -> JobStatus:
+        """A raw job status as a JobStatus."""
+        if raw is None:
+            return JobStatus(job_id, "vanished", message="the helpdesk no longer knows this job")
+        status = raw.get("status")
+        message = raw.get("message") if isinstance(raw.get("message"), str) else None
+        if status == "completed":
+            items = self._job_items(job_id, raw.get("results"))
+            return JobStatus(job_id, "completed", items=items, message=message)
+        if status in ("failed", "killed"):
+            return JobStatus(job_id, "failed", message=message or str(status))
+        if status not in ("queued", "working"):
+            self._log.warning("zendesk.job_status_unknown", job=job_id, status=status)
+        return JobStatus(job_id, "running", message=message)
+
+    def _job_items(self, job_id: str, results: Any) -> dict[int | str, JobItem]:
+        """The outcome of each item of a completed job, keyed as the worker submitted them."""
+        submission = self._submissions.get(job_id)
+        items: dict[int | str, JobItem] = {}
+        for position, raw in enumerate(results if isinstance(results, list) else []):
+            if isinstance(raw, dict):
+                item = _job_item(submission, position, raw)
+                items[item.key] = item
+        return items
+
+
+def _job_item(submission: _Submission | None, position: int, raw: dict[str, Any]) -> JobItem:
+    """One entry of a job's `results`.
+
+    Updates are keyed by the ticket id (`id`, else the id sent at `index`). Creates are keyed by
+    the external id sent at `index` (the entry's place in `results` when it has no index); when
+    the submission is not known (a restarted worker), by the entry's own `external_id` if it
+    has one, else by the index itself (an int).
+    """
+    index = raw["index"] if is_int(raw.get("index")) else position
+    raw_id = raw["id"] if is_int(raw.get("id")) else None
+    sent = submission.keys[index] if submission and 0 <= index < len(submission.keys) else None
+    kind = (
+        submission.kind if submission else ("create" if raw.get("action") == "create" else "update")
+    )
+    ok = _succeeded(raw)
+    error = None if ok else (_failure_text(raw) or "failed")
+    if kind == "update":
+        key: int | str = raw_id if raw_id is not None else (sent if sent is not None else index)
+        conflict = not ok and _CONFLICT.search(error or "") is not None
+        return JobItem(key, ok, error=error, conflict=conflict)
+    external = raw.get("external_id")
+    if sent is not None:
+        key = sent
+    elif isinstance(external, str) and external:
+        key = external
+    else:
+        key = index
+    return JobItem(key, ok, id=raw_id if ok else None, error=error)
+
+
+def _succeeded(raw: dict[str, Any]) -> bool:
+    """True for a successful result entry (`success`, or no error and not `Failed`)."""
+    success = raw.get("success")
+    if isinstance(success, bool):
+        return success
+    return raw.get("error") is None and str(raw.get("status", "")).lower() != "failed"
+
+
+def _failure_text(raw: dict[str, Any]) -> str:
+    """`error: details` of a failed result entry (details may be text, an object or a list)."""
+    parts = [_text(raw.get("error")), _text(raw.get("details"))]
+    return ": ".join(p for p in parts if p)
+
+
+def _text(value: Any) -> str:
+    """An error code or details value as one line of text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "; ".join(t for t in (_text(v) for v in value) if t)
+    if isinstance(value, dict):
+        description = value.get("description")
+        if isinstance(description, str):
+            return description
+        return "; ".join(f"{k}: {t}" for k, v in value.items() if (t := _text(v)))
+    return str(value)

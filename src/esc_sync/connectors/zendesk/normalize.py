@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.payload import MalformedRecord as MalformedRecord
@@ -38,6 +38,7 @@ METRIC_FIELDS = frozenset({"agent_replies", "first_agent_reply_at"})
 STATUS_IN = {"hold": "on_hold"}
 STATUS_OUT = {"on_hold": "hold"}
 AGENT_ROLES = frozenset({"agent", "admin"})
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -320,7 +321,29 @@ def task_body(task: TaskCreate) -> dict[str, Any]:
     return {"ticket": ticket}
 
 
-def chunks(ids: Iterable[int], size: int) -> list[list[int]]:
+def bulk_update_item(update: TicketUpdate, profile: ConnectorProfile) -> dict[str, Any]:
+    """One entry of an `update_many` `tickets` array: the ticket's id and its own changes.
+
+    The same fields as `update_body`, except that tags go in `additional_tags` (added to the
+    ticket's tags as they are when the job runs, so a tag a person adds meanwhile is kept), and
+    the comment is the internal note or the customer message: an item carries one comment, so an
+    update with both is refused (ValueError). `safe_update` + `updated_stamp` when a version is
+    known, as on a single PUT.
+    """
+    if update.note is not None and update.customer_message is not None:
+        raise ValueError(
+            f"ticket {update.ticket_id}: a bulk item carries one comment, "
+            "not both a note and a customer message"
+        )
+    ticket = update_body(update, profile)
+    if "tags" in ticket:
+        ticket["additional_tags"] = ticket.pop("tags")
+    if update.customer_message is not None:
+        ticket["comment"] = {"body": update.customer_message, "public": True}
+    return {"id": update.ticket_id, **with_stamp(ticket, update.version)["ticket"]}
+
+
+def chunks(ids: Iterable[_T], size: int) -> list[list[_T]]:
     """Ids in lists of at most `size`, order kept."""
     items = list(ids)
     return [items[i : i + size] for i in range(0, len(items), size)]

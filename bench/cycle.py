@@ -1,13 +1,18 @@
 """Cycle cost: one `esc-sync run --once` against the sandbox holding N changed tickets.
 
-    python bench/cycle.py [--tickets 1000 10000] [--share 0.1] [--json]
+    python bench/cycle.py [--tickets 1000 10000] [--share 0.1] [--modes bulk single] [--json]
 
 Seeds the Zendesk-speaking sandbox with N tickets (incremental budget lifted, no recent-window
 delay) and tags a share of the open ones `needs_approval`, so that exactly those (plus the
 seed's own scenarios) need escalation. Then runs the real CLI once as a child process and
 reports wall time, API calls by endpoint (from the sandbox's request log), calls per escalated
-ticket, the lower bound (feed pages + the writes needed with single writes: one update and one
-create per task), and the child's peak RSS.
+ticket, the lower bound of the mode, and the child's peak RSS.
+
+Modes: `bulk` is the default worker config (a page with 20 or more tickets to write goes
+through `update_many`/`create_many` jobs); `single` lifts the threshold so every ticket is
+written alone. Lower bounds: feed pages plus, with single writes, one request per update,
+reply and task; with bulk writes, one request per 100 updates, replies or tasks and one job
+poll per wave of jobs.
 """
 
 from __future__ import annotations
@@ -54,7 +59,22 @@ def tag_share(box: Sandbox, share: float) -> int:
     return tagged
 
 
-def measure(count: int, share: float) -> dict[str, Any]:
+def applied(audit: Path) -> tuple[int, int, int, int]:
+    """From the audit log: tickets written, updates, replies and tasks among them."""
+    tickets = updates = replies = tasks = 0
+    for line in audit.read_text(encoding="utf-8").splitlines() if audit.exists() else []:
+        record = json.loads(line)
+        if record.get("outcome") != "applied":
+            continue
+        tickets += 1
+        made = record.get("calls_made") or []
+        updates += sum(1 for c in made if c.startswith("PUT") and "public reply" not in c)
+        replies += sum(1 for c in made if "public reply" in c)
+        tasks += sum(1 for c in made if c.startswith("POST task"))
+    return tickets, updates, replies, tasks
+
+
+def measure(count: int, share: float, mode: str = "bulk") -> dict[str, Any]:
     """One cold cycle over a fresh sandbox and state; its figures."""
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -69,6 +89,8 @@ def measure(count: int, share: float) -> dict[str, Any]:
         tag_share(box, share)
         config = write_demo_config(Path(tmp), box.url, ROOT / "rules", "zendesk")
         env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN}
+        if mode == "single":
+            env["ESC_SYNC_WORKER__BULK_THRESHOLD"] = str(10**9)
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
         done = subprocess.run(
@@ -83,20 +105,27 @@ def measure(count: int, share: float) -> dict[str, Any]:
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         log = [e for e in box.store.requests_snapshot() if not e["path"].startswith("/__")]
         calls = Counter(endpoint(e) for e in log)
-        escalated = len({e["path"] for e in log if e["method"] == "PUT" and _ID.search(e["path"])})
-        updates = sum(n for k, n in calls.items() if k == "PUT /api/v2/tickets/{id}.json")
-        creates = calls.get("POST /api/v2/tickets.json", 0)
+        escalated, updates, replies, tasks = applied(Path(tmp) / "demo-audit.jsonl")
         feed = calls.get("GET /api/v2/incremental/tickets/cursor.json", 0)
         floor_pages = count // PAGE + 1
+        if mode == "single":
+            floor = floor_pages + updates + replies + tasks
+        else:
+            jobs = sum(-(-n // 100) for n in (updates, replies, tasks))
+            floor = floor_pages + jobs + sum(1 for n in (updates, replies, tasks) if n)
+        writes = sum(n for k, n in calls.items() if not k.startswith("GET"))
+        polls = sum(n for k, n in calls.items() if "job_statuses" in k)
         return {
             "tickets": count,
+            "mode": mode,
             "escalated": escalated,
             "exit": done.returncode,
             "wall_s": round(wall, 2),
             "api_calls": len(log),
             "calls_per_escalated": round(len(log) / escalated, 2) if escalated else None,
+            "writes_per_escalated": (round((writes + polls) / escalated, 3) if escalated else None),
             "feed_pages": feed,
-            "lower_bound_single_writes": floor_pages + updates + creates,
+            "lower_bound": floor,
             "peak_rss_mb": round(max(rss, before) / 1024, 1),
             "calls": dict(calls.most_common()),
         }
@@ -107,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tickets", type=int, nargs="+", default=[1000, 10_000])
     parser.add_argument("--share", type=float, default=0.1)
+    parser.add_argument(
+        "--modes", nargs="+", choices=["bulk", "single"], default=["bulk", "single"]
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows = [measure(n, args.share) for n in args.tickets]
+    rows = [measure(n, args.share, mode) for n in args.tickets for mode in args.modes]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -118,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(" | ".join(f"{row[k]!s:>14}" for k in keys))
     for row in rows:
-        print(f"\n{row['tickets']} tickets, calls by endpoint:")
+        print(f"\n{row['tickets']} tickets ({row['mode']} writes), calls by endpoint:")
         for name, n in row["calls"].items():
             print(f"  {n:>7}  {name}")
     return 0 if all(row["exit"] == 0 for row in rows) else 1

@@ -14,6 +14,7 @@ from esc_sync.durations import parse_duration
 from esc_sync.policy import Policy, load_policy
 from esc_sync.state.sqlite import Store
 from esc_sync.worker.audit import AuditLog
+from esc_sync.worker.bulk import BulkSettings
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
 
@@ -77,5 +78,9 @@ def build_app(config_path: Path | str, clock: Callable[[], datetime] = utc_now) 
         audit=audit,
         clock=clock,
         cycle_deadline=parse_duration(config.settings.worker.cycle_deadline),
+        bulk=BulkSettings(
+            threshold=config.settings.worker.bulk_threshold,
+            wait=parse_duration(config.settings.worker.bulk_wait).total_seconds(),
+        ),
     )
     return App(config, policy, store, audit, connectors, worker)

@@ -6,6 +6,8 @@ log, and is told when a cycle ends (the daemon's `on_cycle`).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from esc_sync.progress import (
     ProgressDisplay,
     RecordListener,
 )
-from esc_sync.worker.cycle import CycleReport
+from esc_sync.worker.results import CycleReport
 
 
 def health_bound(app: App) -> float:
@@ -32,6 +34,44 @@ def health_bound(app: App) -> float:
     poll = app.config.settings.worker.poll_every
     deadline = parse_duration(app.config.settings.worker.cycle_deadline)
     return max(3 * poll, deadline + poll, timedelta(seconds=3)).total_seconds()
+
+
+class KeptRecords:
+    """The audit records of a `--once` run, as far as its summary and plan file need them.
+
+    A record with a plan or with calls (made or withheld) is kept whole: the plan file and the
+    write counts read it, and there is one per write, not one per ticket read. Every other
+    record (`no-change`, a skipped ticket: one per ticket read) is only counted by outcome, so
+    a cycle over 200k tickets does not hold 200k dicts; iterating yields one shared stand-in
+    `{"outcome": ..., "calls": {}}` per counted record, which is all the summary reads of it.
+    """
+
+    def __init__(self) -> None:
+        self.kept: list[dict[str, Any]] = []
+        self.counted: Counter[str] = Counter()
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Keep a record that plans or calls something; count the others by outcome."""
+        calls = record.get("calls") or {}
+        if (
+            record.get("planned") is not None
+            or calls.get("made")
+            or calls.get("withheld")
+            or set(calls) - {"made", "withheld"}
+        ):
+            self.kept.append(record)
+        else:
+            self.counted[str(record.get("outcome"))] += 1
+
+    def __len__(self) -> int:
+        return len(self.kept) + self.counted.total()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        yield from self.kept
+        for outcome, count in sorted(self.counted.items()):
+            stand_in: dict[str, Any] = {"outcome": outcome, "calls": {}}
+            for _ in range(count):
+                yield stand_in
 
 
 class RunObserver:
@@ -49,7 +89,7 @@ class RunObserver:
     ) -> None:
         self.app = app
         self.keep = keep_records
-        self.records: list[dict[str, Any]] = []
+        self.records = KeptRecords()
         self.reports: list[CycleReport] = []
         self.progress = ProgressDisplay(console, terminal=terminal)
         self.metrics: Metrics | None = None

@@ -20,7 +20,8 @@ from esc_sync.worker.ladder import LadderStep, missed_note, pending_steps, remin
 from esc_sync.worker.planner import calls_for, entry_detail, iso, tasks_for
 
 if TYPE_CHECKING:
-    from esc_sync.worker.cycle import CycleReport, Worker
+    from esc_sync.worker.cycle import Worker
+    from esc_sync.worker.results import CycleReport
 
 log = structlog.get_logger("esc_sync.clock")
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from esc_sync.connectors.base import (
+    BulkWriter,
     CommentPrefetcher,
     Connector,
     Page,
@@ -32,9 +32,9 @@ from esc_sync.model import (
     TicketUpdate,
 )
 from esc_sync.policy import EvalContext, Policy
-from esc_sync.policy.engine import surge_count
 from esc_sync.state.sqlite import Store
 from esc_sync.worker.audit import AuditLog, decision_record
+from esc_sync.worker.bulk import BulkApplier, BulkSettings, Deferred
 from esc_sync.worker.clockwork import MAX_CONFLICT_RETRIES, Clockwork
 from esc_sync.worker.planner import (
     History,
@@ -47,44 +47,10 @@ from esc_sync.worker.planner import (
     tasks_for,
 )
 from esc_sync.worker.recovery import recover
+from esc_sync.worker.results import CycleReport, PlannedRow
+from esc_sync.worker.surges import Surges
 
 log = structlog.get_logger("esc_sync.worker")
-
-
-@dataclass(slots=True)
-class PlannedRow:
-    """One ticket's plan, for the dry-run table and the demo."""
-
-    ticket: int
-    subject: str
-    rules: list[str]
-    tier_from: str | None
-    tier_to: str | None
-    respond_by: str | None
-    resolve_by: str | None
-    tasks: int
-    outcome: str
-
-
-@dataclass(slots=True)
-class CycleReport:
-    """What one cycle read, decided and wrote."""
-
-    connector: str
-    dry_run: bool
-    pages: int = 0
-    tickets_read: int = 0
-    matched: int = 0
-    updates: int = 0
-    tasks_created: int = 0
-    conflicts: int = 0
-    skipped: int = 0
-    recovered: int = 0
-    rules: Counter[str] = field(default_factory=Counter)
-    tiers: Counter[str] = field(default_factory=Counter)
-    rows: list[PlannedRow] = field(default_factory=list)
-    calls: Counter[str] = field(default_factory=Counter)
-    stopped_early: bool = False
 
 
 class Worker:
@@ -99,6 +65,7 @@ class Worker:
         clock: Callable[[], datetime],
         cycle_deadline: timedelta = timedelta(minutes=10),
         should_stop: Callable[[], bool] = lambda: False,
+        bulk: BulkSettings | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -107,6 +74,11 @@ class Worker:
         self.cycle_deadline = cycle_deadline
         self.should_stop = should_stop
         self.clockwork = Clockwork(self)
+        self.surges = Surges(self)
+        self.bulk = bulk or BulkSettings()
+        # (connector, ticket) whose bulk writes are still settling: left alone until recovery
+        self.postponed: set[tuple[str, int]] = set()
+        self._deferred: list[Deferred] | None = None
 
     # -- the cycle ----------------------------------------------------------------------------
 
@@ -185,17 +157,37 @@ class Worker:
             self.store.observe(name, ticket)
         tickets = [self.enrich(name, t, now) for t in tickets]
         tickets = self._prefetch_comments(connector, tickets, now)
-        touched_rules = self._record_surge_hits(name, tickets, now)
+        touched_rules = self.surges.record_hits(name, tickets, now)
         handled: set[int] = set()
-        for ticket in tickets:
-            if self.should_stop():
-                return False
-            ticket = self.clockwork.track(connector, ticket, now)
-            self.handle(connector, ticket, now, report)
-            self.clockwork.reschedule(name, ticket.id, now)
-            handled.add(ticket.id)
-        self._surge_backfill(connector, touched_rules, handled, now, report)
+        bulk = not report.dry_run and isinstance(connector, BulkWriter)
+        self._deferred = [] if bulk else None
+        try:
+            for ticket in tickets:
+                if self.should_stop():
+                    return False
+                ticket = self.clockwork.track(connector, ticket, now)
+                self.handle(connector, ticket, now, report)
+                handled.add(ticket.id)
+            deferred, self._deferred = self._deferred, None
+            if deferred:
+                self._write_deferred(connector, deferred, now, report)
+        finally:
+            self._deferred = None
+        for ticket_id in handled:
+            self.clockwork.reschedule(name, ticket_id, now)
+        self.surges.backfill(connector, touched_rules, handled, now, report)
         return True
+
+    def _write_deferred(
+        self, connector: Connector, deferred: list[Deferred], now: datetime, report: CycleReport
+    ) -> None:
+        """A page's live plans: in bulk jobs when there are enough of them, else one by one."""
+        if isinstance(connector, BulkWriter) and len(deferred) >= self.bulk.threshold:
+            retry = BulkApplier(self, connector, connector, report, now).run(deferred)
+        else:
+            retry = [d.ticket for d in deferred]
+        for ticket in retry:
+            self.handle(connector, ticket, now, report, defer=False)
 
     def _prefetch_comments(
         self, connector: Connector, tickets: list[Ticket], now: datetime
@@ -243,7 +235,7 @@ class Worker:
             self._adopt_markers(name, ticket, episode, fired)
             fired |= _fired_from_markers(ticket.markers(), episode)
         surge: dict[str, list[datetime]] = {}
-        for rule_id, within in self._surge_rules().items():
+        for rule_id, within in self.policy.surge_windows().items():
             if ticket.created_at is None:
                 continue
             hits = self.store.surge_hits(
@@ -318,10 +310,23 @@ class Worker:
         return ticket, episode, decision, plan
 
     def handle(
-        self, connector: Connector, ticket: Ticket, now: datetime, report: CycleReport
+        self,
+        connector: Connector,
+        ticket: Ticket,
+        now: datetime,
+        report: CycleReport,
+        *,
+        defer: bool = True,
     ) -> None:
-        """Decide, then apply or record, retrying on a concurrent change."""
+        """Decide, then apply or record, retrying on a concurrent change.
+
+        While a page collects plans for bulk writes (`self._deferred` is a list), a live plan
+        is queued there instead of written; `defer=False` writes it now.
+        """
         name = connector.name
+        if (name, ticket.id) in self.postponed:
+            log.info("ticket has writes still settling; left for later", ticket=ticket.id)
+            return
         try:
             for attempt in range(MAX_CONFLICT_RETRIES + 1):
                 ticket, episode, decision, plan = self._decide(connector, ticket, now)
@@ -341,6 +346,11 @@ class Worker:
                     )
                     self._row(report, ticket, decision, plan, "dry-run")
                     return
+                if defer and self._deferred is not None:
+                    self._deferred.append(
+                        Deferred(ticket, episode, decision, plan, _rule_intents(decision, plan))
+                    )
+                    return
                 try:
                     made = self.apply_plan(
                         connector, ticket, plan, _rule_intents(decision, plan), now, report
@@ -353,41 +363,97 @@ class Worker:
                         ticket=ticket.id,
                         attempt=attempt + 1,
                     )
-                    # with its comments: a write whose answer was lost shows its marker there
-                    fresh = connector.load_comments(connector.fetch_ticket(ticket.id))
-                    ticket = self.enrich(name, fresh, now)
-                    self.store.observe(name, ticket)
+                    ticket = self.reread(connector, ticket.id, now)
                     continue
-                if decision.target_tier and decision.deadlines and plan.update is not None:
-                    self.store.enter_tier(
-                        name,
-                        ticket.id,
-                        episode,
-                        decision.target_tier,
-                        decision.now,
-                        decision.deadlines.respond_by,
-                        decision.deadlines.resolve_by,
-                    )
-                self._audit(connector, report, episode, decision, plan, "applied", made, [])
-                self._row(report, ticket, decision, plan, "applied")
+                self.finish(connector, report, ticket, episode, decision, plan, made)
                 return
             raise SkippableError(
                 f"ticket {ticket.id} kept changing during {MAX_CONFLICT_RETRIES} re-reads",
                 ticket_id=ticket.id,
             )
         except SkippableError as exc:
-            report.skipped += 1
-            log.warning("ticket skipped", connector=name, ticket=ticket.id, reason=str(exc))
-            self.store.dead_letter(name, ticket.id, str(exc), None, now)
-            self.audit.write(
-                {
-                    "at": iso(now),
-                    "connector": name,
-                    "ticket": ticket.id,
-                    "dry_run": report.dry_run,
-                    "outcome": "skipped",
-                    "error": str(exc),
-                }
+            self.skip(connector, report, ticket.id, str(exc), now)
+
+    def reread(self, connector: Connector, ticket_id: int, now: datetime) -> Ticket:
+        """Read a ticket again with its comments (a write whose answer was lost shows its
+        marker there), into the mirror."""
+        fresh = connector.load_comments(connector.fetch_ticket(ticket_id))
+        ticket = self.enrich(connector.name, fresh, now)
+        self.store.observe(connector.name, ticket)
+        return ticket
+
+    def finish(
+        self,
+        connector: Connector,
+        report: CycleReport,
+        ticket: Ticket,
+        episode: int,
+        decision: Decision,
+        plan: Plan,
+        made: list[str],
+    ) -> None:
+        """After a plan's writes landed: the tier entry, the audit record, the report row."""
+        if decision.target_tier and decision.deadlines and plan.update is not None:
+            self.store.enter_tier(
+                connector.name,
+                ticket.id,
+                episode,
+                decision.target_tier,
+                decision.now,
+                decision.deadlines.respond_by,
+                decision.deadlines.resolve_by,
+            )
+        self._audit(connector, report, episode, decision, plan, "applied", made, [])
+        self._row(report, ticket, decision, plan, "applied")
+
+    def skip(
+        self, connector: Connector, report: CycleReport, ticket_id: int, reason: str, now: datetime
+    ) -> None:
+        """A ticket that cannot be handled: a dead letter and an audit record."""
+        report.skipped += 1
+        log.warning("ticket skipped", connector=connector.name, ticket=ticket_id, reason=reason)
+        self.store.dead_letter(connector.name, ticket_id, reason, None, now)
+        self.audit.write(
+            {
+                "at": iso(now),
+                "connector": connector.name,
+                "ticket": ticket_id,
+                "dry_run": report.dry_run,
+                "outcome": "skipped",
+                "error": reason,
+            }
+        )
+
+    def announce(
+        self,
+        connector: Connector,
+        ticket: Ticket,
+        plan: Plan,
+        intents: list[tuple[str, dict[str, Any]]],
+        now: datetime,
+    ) -> None:
+        """Write every intent of a plan to the ledger before anything is sent.
+
+        What follows the note (reply, tasks) is tied to its first marker: after a crash or a
+        lost answer it is carried out only if that marker is on the ticket.
+        """
+        name, episode, store = connector.name, plan.episode, self.store
+        update = plan.update
+        reply = update.customer_message if update else None
+        writes_note = update is not None and update.note is not None and bool(plan.markers)
+        after = {"after_marker": plan.markers[0]} if writes_note else {}
+        for key, detail in intents:
+            store.record_intent(name, ticket.id, episode, key, detail, now)
+        if reply:
+            store.record_intent(name, ticket.id, episode, "reply", {"message": reply, **after}, now)
+        for task in plan.tasks:
+            store.record_intent(
+                name,
+                ticket.id,
+                episode,
+                f"task:{task.external_id}",
+                {**task_detail(task), **after},
+                now,
             )
 
     def apply_plan(
@@ -408,22 +474,7 @@ class Worker:
         update = plan.update
         reply = update.customer_message if update else None
         writes_note = update is not None and update.note is not None and bool(plan.markers)
-        # what follows the note (reply, tasks) is tied to its first marker: after a crash or a
-        # lost answer it is carried out only if that marker is on the ticket
-        after = {"after_marker": plan.markers[0]} if writes_note else {}
-        for key, detail in intents:
-            store.record_intent(name, ticket.id, episode, key, detail, now)
-        if reply:
-            store.record_intent(name, ticket.id, episode, "reply", {"message": reply, **after}, now)
-        for task in plan.tasks:
-            store.record_intent(
-                name,
-                ticket.id,
-                episode,
-                f"task:{task.external_id}",
-                {**task_detail(task), **after},
-                now,
-            )
+        self.announce(connector, ticket, plan, intents, now)
         made: list[str] = []
         version = ticket.version
         if update is not None and not update.is_empty():
@@ -538,58 +589,6 @@ class Worker:
             f"solved {iso(resolved_at)}",
         )
 
-    # -- surge ------------------------------------------------------------------------------
-
-    def _surge_rules(self) -> dict[str, timedelta]:
-        """Surge rule ids and their window lengths."""
-        return self.policy.surge_windows()
-
-    def _record_surge_hits(self, name: str, tickets: Iterable[Ticket], now: datetime) -> set[str]:
-        """Keep each surge rule's hit list current; return the rules that gained hits."""
-        rules = self._surge_rules()
-        if not rules:
-            return set()
-        touched: set[str] = set()
-        for ticket in tickets:
-            hits = set(self.policy.surge_candidates(ticket, now))
-            for rule_id in rules:
-                if self.store.set_surge_hit(
-                    name, rule_id, ticket.id, ticket.created_at, rule_id in hits
-                ):
-                    touched.add(rule_id)
-        return touched
-
-    def _surge_backfill(
-        self,
-        connector: Connector,
-        rules: set[str],
-        handled: set[int],
-        now: datetime,
-        report: CycleReport,
-    ) -> None:
-        """Earlier hits of a surge that has just reached its threshold fire too."""
-        windows = self._surge_rules()
-        name = connector.name
-        pending: set[int] = set()
-        for rule_id in rules:
-            hits = self.store.surge_hits(name, rule_id, now - timedelta(days=3650), now)
-            for tid, _ in hits:
-                if tid in handled:
-                    continue
-                episode = self.store.episode(name, tid)
-                if f"rule:{rule_id}" in self.store.ledger(name, tid, episode):
-                    continue
-                within = windows[rule_id]
-                times = [at for _, at in hits]
-                mine = next(at for t, at in hits if t == tid)
-                if surge_count(times, mine, within) >= self.policy.surge_threshold(rule_id):
-                    pending.add(tid)
-        if not pending:
-            return
-        for ticket in connector.fetch_tickets(sorted(pending)):
-            self.store.observe(name, ticket)
-            self.handle(connector, self.enrich(name, ticket, now), now, report)
-
     # -- records ------------------------------------------------------------------------------
 
     def _audit(
@@ -650,7 +649,7 @@ def _rule_intents(decision: Decision, plan: Plan) -> list[tuple[str, dict[str, A
         else None
     )
     by_rule = {m[len(MARKER_PREFIX) :].split(":")[0]: m for m in plan.markers}
-    return [
+    intents = [
         (
             f"rule:{m.rule}",
             {
@@ -663,6 +662,10 @@ def _rule_intents(decision: Decision, plan: Plan) -> list[tuple[str, dict[str, A
         for m in decision.matches
         if m.rule in by_rule
     ]
+    if intents and enter and plan.update is not None and plan.update.note:
+        # recovery finishes a tier move whose fields landed without the note (RT, Freshdesk)
+        intents[0][1]["note"] = plan.update.note
+    return intents
 
 
 def _fired_from_markers(markers: set[str], episode: int) -> set[str]:

@@ -19,8 +19,9 @@ import structlog
 
 from esc_sync.connectors.base import Connector
 from esc_sync.errors import SkippableError
-from esc_sync.worker.cycle import CycleReport, Worker
+from esc_sync.worker.cycle import Worker
 from esc_sync.worker.recovery import recover
+from esc_sync.worker.results import CycleReport
 
 log = structlog.get_logger("esc_sync.deadletters")
 

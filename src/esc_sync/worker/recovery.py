@@ -7,55 +7,112 @@ forgotten and planned afresh, and tasks announced with a landed update are found
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from esc_sync.connectors.base import Connector
+from esc_sync.connectors.base import BulkWriter, Connector
 from esc_sync.errors import SkippableError
-from esc_sync.model import TaskCreate
+from esc_sync.model import TaskCreate, Ticket, TicketUpdate
 
 if TYPE_CHECKING:
-    from esc_sync.worker.cycle import CycleReport, Worker
+    from esc_sync.worker.cycle import Worker
+    from esc_sync.worker.results import CycleReport
 
 from esc_sync.worker.planner import has_reply
 
 log = structlog.get_logger("esc_sync.recovery")
 
+# Intent details that describe the write's circumstances, not the write itself.
+BOOKKEEPING = frozenset({"after_marker", "jobs", "settle_after"})
+
 
 def recover(worker: Worker, connector: Connector, report: CycleReport) -> None:
-    """Settle intents left open by a crash: read the ticket, finish or forget the write."""
+    """Settle intents left open by a crash or an unfinished bulk job: read the ticket, finish
+    or forget the write. Tickets whose bulk job may still run are left for a later cycle."""
     name = connector.name
     by_ticket: dict[tuple[int, int], list[Any]] = {}
     for entry in worker.store.open_intents(name):
         by_ticket.setdefault((entry.ticket_id, entry.episode), []).append(entry)
+    running = _running_jobs(connector, by_ticket.values())
+    now = worker.clock()
     for (ticket_id, episode), entries in by_ticket.items():
-        try:
-            _recover_ticket(worker, connector, ticket_id, episode, entries)
-            report.recovered += 1
-        except SkippableError as exc:
-            worker.store.forget_intents(name, ticket_id, episode)
-            worker.store.dead_letter(name, ticket_id, f"recovery: {exc}", None, worker.clock())
+        if _still_settling(entries, running, now):
+            worker.postponed.add((name, ticket_id))
+            continue
+        worker.postponed.discard((name, ticket_id))
+        settle_ticket(worker, connector, ticket_id, episode, report, entries)
+
+
+def settle_ticket(
+    worker: Worker,
+    connector: Connector,
+    ticket_id: int,
+    episode: int,
+    report: CycleReport,
+    entries: list[Any] | None = None,
+) -> None:
+    """Settle one ticket's open intents by reading it; a write that did not land is planned
+    and carried out again at once."""
+    name = connector.name
+    if entries is None:
+        entries = [e for e in worker.store.open_intents(name) if e.ticket_id == ticket_id]
+    try:
+        landed = _recover_ticket(worker, connector, ticket_id, episode, entries)
+        report.recovered += 1
+    except SkippableError as exc:
+        worker.store.forget_intents(name, ticket_id, episode)
+        worker.store.dead_letter(name, ticket_id, f"recovery: {exc}", None, worker.clock())
+        return
+    if landed is not None:
+        now = worker.clock()
+        worker.handle(connector, worker.enrich(name, landed, now), now, report, defer=False)
+
+
+def _running_jobs(connector: Connector, groups: Iterable[list[Any]]) -> set[str]:
+    """The bulk jobs named by open intents that the helpdesk still runs."""
+    ids = {j for entries in groups for e in entries for j in e.detail.get("jobs", []) if j}
+    if not ids or not isinstance(connector, BulkWriter):
+        return set()
+    statuses = connector.poll_jobs(sorted(ids))
+    return {j for j, s in statuses.items() if s.state == "running"}
+
+
+def _still_settling(entries: list[Any], running: set[str], now: datetime) -> bool:
+    """True while a ticket's bulk job may still write: it runs, or its submission's answer
+    was lost and the settle time has not come."""
+    for e in entries:
+        jobs = e.detail.get("jobs", [])
+        if any(j in running for j in jobs):
+            return True
+        settle = e.detail.get("settle_after")
+        if None in jobs and settle and datetime.fromisoformat(settle) > now:
+            return True
+    return False
 
 
 def _recover_ticket(
     worker: Worker, connector: Connector, ticket_id: int, episode: int, entries: list[Any]
-) -> None:
-    """Recover one ticket's open intents."""
+) -> Ticket | None:
+    """Recover one ticket's open intents; returns the ticket when its write did not land."""
     name, store = connector.name, worker.store
     rules = [e for e in entries if "marker" in e.detail]
     ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
+    markers = ticket.markers()
     if rules:
-        markers = ticket.markers()
         if not all(e.detail.get("marker") in markers for e in rules):
-            log.info(
-                "write did not land before the crash; it will be planned again",
-                connector=name,
-                ticket=ticket_id,
-            )
-            store.forget_intents(name, ticket_id, episode)
-            return
+            if not _finish_note(connector, ticket, rules):
+                log.info(
+                    "write did not land before the crash; it will be planned again",
+                    connector=name,
+                    ticket=ticket_id,
+                )
+                store.forget_intents(name, ticket_id, episode)
+                store.observe(name, ticket)
+                return ticket
+            markers |= {str(e.detail["marker"]) for e in rules}
         for e in rules:
             store.record_done(name, ticket_id, episode, e.key, worker.clock())
             enter = e.detail.get("enter")
@@ -70,7 +127,6 @@ def _recover_ticket(
                     datetime.fromisoformat(enter["respond_by"]),
                     datetime.fromisoformat(enter["resolve_by"]),
                 )
-    markers = ticket.markers()
     for e in entries:
         after = e.detail.get("after_marker")
         if after is not None and after not in markers:
@@ -82,9 +138,32 @@ def _recover_ticket(
                 worker.send_reply(connector, ticket_id, ticket.version, message)
             store.record_done(name, ticket_id, episode, e.key, worker.clock())
         elif e.key.startswith("task:"):
-            fields = {k: v for k, v in e.detail.items() if k != "after_marker"}
+            fields = {k: v for k, v in e.detail.items() if k not in BOOKKEEPING}
             due = fields.get("due_at")
             task = TaskCreate(**{**fields, "due_at": datetime.fromisoformat(due) if due else None})
             task_id = connector.find_task(task.external_id) or connector.create_task(task)
             store.record_done(name, ticket_id, episode, e.key, worker.clock(), {"task_id": task_id})
     log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
+    return None
+
+
+def _finish_note(connector: Connector, ticket: Ticket, rules: list[Any]) -> bool:
+    """Write the note of a tier move whose fields landed without it; True when written.
+
+    Connectors that write fields and note in two requests (RT, Freshdesk) can be stopped
+    between them. The ticket then sits in the tier the intent moves it to, without the marker:
+    planning afresh would see no move left to make (and no playbook to start), so the intent is
+    finished instead, with the note it recorded.
+    """
+    note = next((e.detail["note"] for e in rules if e.detail.get("note")), None)
+    enter = next((e.detail["enter"] for e in rules if e.detail.get("enter")), None)
+    if not note or not enter or ticket.tier != enter.get("tier"):
+        return False
+    connector.apply_update(TicketUpdate(ticket_id=ticket.id, version=None, note=str(note)))
+    log.info(
+        "tier move landed without its note; note written now",
+        connector=connector.name,
+        ticket=ticket.id,
+        tier=ticket.tier,
+    )
+    return True

@@ -1,0 +1,327 @@
+"""Bulk writes for bursts: many tickets' updates and tasks per request, as asynchronous jobs.
+
+The guarantees are those of single writes. Every write is announced in the ledger before its
+job is submitted, and recorded when the job reports the item's outcome:
+- an item that failed did not land: its intents are dropped and the ticket is read again and
+  handled alone (a conflict decides afresh, any other failure gets one single-write attempt);
+- a job that failed as a whole or vanished says nothing about its items: they are settled as
+  after a crash, by reading each ticket's markers and tasks (`recovery`);
+- a job still running when the wait ends, or a submission whose answer was lost, keeps its
+  intents open with the job id and a settle time; recovery settles them once the job is over,
+  and until then the worker leaves those tickets alone.
+
+Order per ticket is the same as in single writes: the update with the note first; the reply and
+the tasks only once the note's update is known to have landed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from esc_sync.connectors.base import BulkWriter, Connector, JobItem, JobStatus
+from esc_sync.errors import HelpdeskError, RateLimited, TransientError
+from esc_sync.model import Decision, Plan, TaskCreate, Ticket, TicketUpdate
+from esc_sync.worker.planner import iso
+
+if TYPE_CHECKING:
+    from esc_sync.worker.cycle import Worker
+    from esc_sync.worker.results import CycleReport
+
+log = structlog.get_logger("esc_sync.bulk")
+
+# Zendesk runs about 30 jobs per account at once; leave room for other integrations.
+MAX_JOBS_AT_ONCE = 25
+# How long intents of a job whose outcome is unknown wait before recovery reads the tickets.
+SETTLE_DELAY = timedelta(minutes=10)
+
+# An item's outcome: the job's report, or `pending` (the job may still run: settle later) or
+# `unknown` (the job is over but said nothing usable: read the ticket now).
+Outcome = JobItem | Literal["pending", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSettings:
+    """When to use bulk jobs and how long to follow them."""
+
+    threshold: int = 20  # at least this many plans in a page go through bulk jobs
+    wait: float = 300.0  # seconds to follow a job before leaving it to recovery
+    poll_every: float = 1.0  # first pause between polls (doubles up to 8 s)
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(slots=True)
+class Deferred:
+    """A live plan waiting for its page's bulk jobs."""
+
+    ticket: Ticket
+    episode: int
+    decision: Decision
+    plan: Plan
+    intents: list[tuple[str, dict[str, Any]]]
+    made: list[str] = field(default_factory=list)
+    settled: bool = True  # False once any of its writes is left to recovery
+
+
+class BulkApplier:
+    """Writes one page's deferred plans through bulk jobs."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        connector: Connector,
+        writer: BulkWriter,
+        report: CycleReport,
+        now: datetime,
+    ) -> None:
+        self.worker = worker
+        self.connector = connector
+        self.writer = writer
+        self.report = report
+        self.now = now
+        self.settings = worker.bulk
+        self.store = worker.store
+        self.name = connector.name
+
+    def run(self, items: list[Deferred]) -> list[Ticket]:
+        """Write every item; return the tickets to handle again one by one."""
+        for d in items:
+            self.worker.announce(self.connector, d.ticket, d.plan, d.intents, self.now)
+        retry: list[Ticket] = []
+        landed = self._updates(items, retry)
+        self._replies(landed)
+        self._tasks([d for d in items if d in landed or _update_of(d) is None])
+        for d in items:
+            if d in landed or (_update_of(d) is None and d.settled):
+                self.worker.finish(
+                    self.connector,
+                    self.report,
+                    d.ticket,
+                    d.episode,
+                    d.decision,
+                    d.plan,
+                    d.made,
+                )
+            if not d.settled:
+                self.worker.postponed.add((self.name, d.ticket.id))
+        return retry
+
+    # -- the three phases ---------------------------------------------------------------------
+
+    def _updates(self, items: list[Deferred], retry: list[Ticket]) -> list[Deferred]:
+        """The main update of each plan; returns the items whose update landed."""
+        with_update = [d for d in items if _update_of(d) is not None]
+        by_id = {d.ticket.id: d for d in with_update}
+        outcomes = self._run(
+            "updates",
+            [(d.ticket.id, _update_of(d)) for d in with_update],
+            lambda key: (by_id[int(key)].ticket.id, by_id[int(key)].episode),
+        )
+        landed: list[Deferred] = []
+        for d in with_update:
+            outcome = outcomes[d.ticket.id]
+            if isinstance(outcome, JobItem) and outcome.ok:
+                for key, _ in d.intents:
+                    self.store.record_done(self.name, d.ticket.id, d.episode, key, self._clock())
+                update = d.plan.update
+                assert update is not None
+                self.worker._remember_write(self.connector, d.ticket, update, None)
+                self.report.updates += 1
+                d.made.append(f"PUT ticket {d.ticket.id} (bulk)")
+                landed.append(d)
+            elif isinstance(outcome, JobItem):
+                # a failed item did not land: forget it, read the ticket, handle it alone
+                self.store.forget_intents(self.name, d.ticket.id, d.episode)
+                if outcome.conflict:
+                    self.report.conflicts += 1
+                log.info(
+                    "bulk item failed; the ticket is handled alone",
+                    connector=self.name,
+                    ticket=d.ticket.id,
+                    error=outcome.error,
+                    conflict=outcome.conflict,
+                )
+                retry.append(self.worker.reread(self.connector, d.ticket.id, self.now))
+            else:
+                self._leave(d, outcome)
+        return landed
+
+    def _replies(self, landed: list[Deferred]) -> None:
+        """The customer messages of the plans whose update landed (no version: a reply does
+        not overwrite anything, and the update just changed the ticket's stamp)."""
+        with_reply = [d for d in landed if d.plan.update and d.plan.update.customer_message]
+        by_id = {d.ticket.id: d for d in with_reply}
+        outcomes = self._run(
+            "updates",
+            [
+                (
+                    d.ticket.id,
+                    TicketUpdate(
+                        ticket_id=d.ticket.id,
+                        version=None,
+                        customer_message=d.plan.update.customer_message if d.plan.update else None,
+                    ),
+                )
+                for d in with_reply
+            ],
+            lambda key: (by_id[int(key)].ticket.id, by_id[int(key)].episode),
+        )
+        for d in with_reply:
+            outcome = outcomes[d.ticket.id]
+            message = d.plan.update.customer_message if d.plan.update else None
+            assert message is not None
+            if isinstance(outcome, JobItem) and not outcome.ok:
+                self.worker.send_reply(self.connector, d.ticket.id, None, message)
+            elif not isinstance(outcome, JobItem):
+                self._leave(d, outcome)
+                continue
+            self.store.record_done(self.name, d.ticket.id, d.episode, "reply", self._clock())
+            d.made.append(f"PUT ticket {d.ticket.id} (public reply, bulk)")
+
+    def _tasks(self, items: list[Deferred]) -> None:
+        """The follow-up tasks of the plans whose update landed or that have no update."""
+        owner: dict[str, Deferred] = {}
+        tasks: list[tuple[str, TaskCreate]] = []
+        for d in items:
+            for task in d.plan.tasks:
+                owner[task.external_id] = d
+                tasks.append((task.external_id, task))
+
+        def ticket_of(key: int | str) -> tuple[int, int]:
+            return owner[str(key)].ticket.id, owner[str(key)].episode
+
+        outcomes = self._run("tasks", tasks, ticket_of)
+        for external_id, task in tasks:
+            d = owner[external_id]
+            outcome = outcomes[external_id]
+            if isinstance(outcome, JobItem) and outcome.ok and outcome.id is not None:
+                task_id = outcome.id
+            elif isinstance(outcome, JobItem):
+                # failed: one single attempt, looking first in case it exists after all
+                found = self.connector.find_task(external_id)
+                task_id = found if found is not None else self.connector.create_task(task)
+            else:
+                self._leave(d, outcome)
+                continue
+            self.store.record_done(
+                self.name,
+                d.ticket.id,
+                d.episode,
+                f"task:{external_id}",
+                self._clock(),
+                {"task_id": task_id},
+            )
+            self.report.tasks_created += 1
+            d.made.append(f"POST task {external_id} -> {task_id} (bulk)")
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def _run(
+        self,
+        kind: Literal["updates", "tasks"],
+        entries: Sequence[tuple[int | str, Any]],
+        ticket_of: Callable[[int | str], tuple[int, int]],
+    ) -> dict[int | str, Outcome]:
+        """Submit entries in jobs of `bulk_limit`, a wave of jobs at a time, and follow them."""
+        outcomes: dict[int | str, Outcome] = {}
+        limit = max(1, self.writer.bulk_limit)
+        chunks = [list(entries[i : i + limit]) for i in range(0, len(entries), limit)]
+        for start in range(0, len(chunks), MAX_JOBS_AT_ONCE):
+            jobs: dict[str, list[int | str]] = {}
+            for chunk in chunks[start : start + MAX_JOBS_AT_ONCE]:
+                keys = [key for key, _ in chunk]
+                try:
+                    if kind == "updates":
+                        job_id = self.writer.submit_updates([payload for _, payload in chunk])
+                    else:
+                        job_id = self.writer.submit_tasks([payload for _, payload in chunk])
+                except RateLimited:
+                    raise  # not accepted; the cycle stops and the intents are settled later
+                except TransientError as exc:
+                    # the job may exist: its outcome is unknown until it is over
+                    log.warning("bulk submission answer lost", kind=kind, error=str(exc))
+                    self._mark({ticket_of(k) for k in keys}, None)
+                    outcomes.update(dict.fromkeys(keys, "pending"))
+                    continue
+                except HelpdeskError as exc:
+                    # refused as a whole (nothing was written): each item is tried alone
+                    log.warning("bulk submission refused", kind=kind, error=str(exc))
+                    outcomes.update({k: JobItem(key=k, ok=False, error=str(exc)) for k in keys})
+                    continue
+                self._mark({ticket_of(k) for k in keys}, job_id)
+                jobs[job_id] = keys
+            for job_id, status in self._follow(list(jobs)).items():
+                for key in jobs[job_id]:
+                    outcomes[key] = _outcome(status, key)
+        return outcomes
+
+    def _mark(self, tickets: set[tuple[int, int]], job_id: str | None) -> None:
+        """Write the job id and a settle time into the tickets' open intents, so recovery
+        leaves them alone while the job may still run."""
+        settle = iso(self.now + SETTLE_DELAY)
+        for ticket_id, episode in tickets:
+            for key, entry in self.store.ledger(self.name, ticket_id, episode).items():
+                if entry.state != "intent":
+                    continue
+                jobs = [j for j in entry.detail.get("jobs", []) if j != job_id]
+                detail = {**entry.detail, "jobs": [*jobs, job_id], "settle_after": settle}
+                self.store.record_intent(self.name, ticket_id, episode, key, detail, self._clock())
+
+    def _follow(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        """Poll jobs until each is over or the wait ends (those are reported `running`)."""
+        statuses: dict[str, JobStatus] = {}
+        waiting = list(job_ids)
+        deadline = time.monotonic() + self.settings.wait
+        pause = self.settings.poll_every
+        while waiting:
+            self.settings.sleep(pause)
+            answer = self.writer.poll_jobs(waiting)
+            for job_id in waiting:
+                status = answer.get(job_id) or JobStatus(id=job_id, state="vanished")
+                if status.state != "running":
+                    statuses[job_id] = status
+            waiting = [j for j in waiting if j not in statuses]
+            if waiting and time.monotonic() >= deadline:
+                log.warning("bulk jobs still running; left to recovery", jobs=waiting)
+                for job_id in waiting:
+                    statuses[job_id] = JobStatus(id=job_id, state="running")
+                break
+            pause = min(pause * 2, 8.0)
+        return statuses
+
+    def _leave(self, d: Deferred, outcome: Literal["pending", "unknown"]) -> None:
+        """An item whose outcome is unknown: settle it now by reading, or leave it."""
+        d.settled = False
+        if outcome == "unknown":
+            from esc_sync.worker.recovery import settle_ticket
+
+            settle_ticket(self.worker, self.connector, d.ticket.id, d.episode, self.report)
+            d.settled = True
+
+    def _clock(self) -> datetime:
+        return self.worker.clock()
+
+
+def _update_of(d: Deferred) -> TicketUpdate | None:
+    """The plan's main update (without the reply), or None when it writes nothing."""
+    update = d.plan.update
+    if update is None or update.is_empty():
+        return None
+    main = dataclasses.replace(update, customer_message=None)
+    return None if main.is_empty() else main
+
+
+def _outcome(status: JobStatus, key: int | str) -> Outcome:
+    """One item's outcome from its job's status."""
+    if status.state == "running":
+        return "pending"
+    if status.state == "completed":
+        item = status.items.get(key)
+        return item if item is not None else "unknown"
+    return "unknown"  # failed or vanished: nothing can be assumed

@@ -1,0 +1,334 @@
+"""Bulk writes in the worker: jobs, per-item outcomes, failed items alone, lost jobs, crashes.
+
+The connector is in memory; the sandbox's own job endpoints are tested over HTTP elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from esc_sync.connectors.base import BulkWriter, JobItem, JobStatus
+from esc_sync.errors import ConflictError, TransientError
+from esc_sync.model import TaskCreate, TicketUpdate
+from esc_sync.policy import load_policy
+from esc_sync.state.sqlite import Store
+from esc_sync.worker.audit import AuditLog
+from esc_sync.worker.bulk import BulkSettings
+from esc_sync.worker.cycle import Worker
+
+from .fakes import Crash, FakeConnector, FakeHelpdesk
+from .test_cycle import customer_said, manager_ticket
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+class BulkFake(FakeConnector):
+    """The fake helpdesk with asynchronous jobs of up to `bulk_limit` items.
+
+    A job runs when it is first polled (or at once with `run_at_submit`). Scripted faults:
+    `fail` (keys whose item fails), `never` (jobs that stay running), `vanish` (jobs the
+    helpdesk forgets after running them), `kill` (jobs killed before running),
+    `lose_answer` (the next submission runs but its answer is lost), `crash_on_poll`.
+    """
+
+    bulk_limit = 10
+
+    def __init__(self, desk: FakeHelpdesk) -> None:
+        super().__init__(desk, page_size=200)
+        self.jobs: dict[str, dict[str, object]] = {}
+        self.fail: set[int | str] = set()
+        self.never = False
+        self.vanish = False
+        self.kill = False
+        self.lose_answer = 0
+        self.crash_on_poll = False
+
+    def _submit(self, kind: str, items: Sequence[object]) -> str:
+        assert len(items) <= self.bulk_limit
+        job_id = f"V3-{len(self.jobs) + 1:04x}"
+        self.jobs[job_id] = {"kind": kind, "items": list(items), "state": "queued"}
+        if self.never:
+            self.jobs[job_id]["state"] = "stuck"
+        if self.lose_answer:
+            self.lose_answer -= 1
+            self._run(job_id)
+            raise TransientError("connection reset after the job was accepted")
+        return job_id
+
+    def submit_updates(self, updates: Sequence[TicketUpdate]) -> str:
+        self.calls["PUT update_many"] += 1
+        return self._submit("updates", updates)
+
+    def submit_tasks(self, tasks: Sequence[TaskCreate]) -> str:
+        self.calls["POST create_many"] += 1
+        return self._submit("tasks", tasks)
+
+    def _run(self, job_id: str) -> None:
+        job = self.jobs[job_id]
+        if job["state"] != "queued":
+            return
+        if self.kill:
+            job["state"] = "killed"
+            return
+        results: dict[int | str, JobItem] = {}
+        for item in job["items"]:  # type: ignore[attr-defined]
+            if isinstance(item, TicketUpdate):
+                key: int | str = item.ticket_id
+                if key in self.fail:
+                    results[key] = JobItem(key=key, ok=False, error="RecordInvalid")
+                    continue
+                try:
+                    FakeConnector.apply_update(self, item)
+                except ConflictError:
+                    self.calls["PUT ticket"] -= 1  # applied by the job, not a request
+                    results[key] = JobItem(key=key, ok=False, error="UpdateConflict",
+                                           conflict=True)
+                    continue
+                self.calls["PUT ticket"] -= 1
+                results[key] = JobItem(key=key, ok=True, id=item.ticket_id)
+            else:
+                assert isinstance(item, TaskCreate)
+                key = item.external_id
+                if key in self.fail:
+                    results[key] = JobItem(key=key, ok=False, error="RecordInvalid")
+                    continue
+                self.desk.tasks[key] = item
+                results[key] = JobItem(key=key, ok=True, id=5000 + len(self.desk.tasks) - 1)
+        job["state"] = "vanished" if self.vanish else "completed"
+        job["results"] = results
+
+    def poll_jobs(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        self.calls["GET job_statuses"] += 1
+        if self.crash_on_poll:
+            self.crash_on_poll = False
+            for job_id in job_ids:
+                self._run(job_id)
+            raise Crash("died while waiting for the job")
+        out: dict[str, JobStatus] = {}
+        for job_id in job_ids:
+            self._run(job_id)
+            job = self.jobs[job_id]
+            state = str(job["state"])
+            if state == "vanished":
+                continue
+            if state == "stuck":
+                out[job_id] = JobStatus(id=job_id, state="running")
+            elif state == "killed":
+                out[job_id] = JobStatus(id=job_id, state="failed", message="killed")
+            else:
+                out[job_id] = JobStatus(id=job_id, state="completed",
+                                        items=dict(job["results"]))  # type: ignore[call-overload]
+        return out
+
+
+def burst(desk: FakeHelpdesk, count: int) -> None:
+    """`count` tickets whose customer asks for a manager (note, reply, tasks each)."""
+    for tid in range(1, count + 1):
+        text = "I want to speak to your manager now."
+        desk.add(manager_ticket(tid), [customer_said(tid, text)])
+
+
+def make_worker(tmp_path: Path, **settings: object) -> tuple[Worker, Store]:
+    store = Store(tmp_path / "state.db")
+    bulk = BulkSettings(
+        threshold=int(settings.get("threshold", 5)),  # type: ignore[call-overload]
+        wait=float(settings.get("wait", 0.0)),  # type: ignore[arg-type]
+        poll_every=0.0,
+        sleep=lambda _s: None,
+    )
+    worker = Worker(policy=load_policy(RULES), store=store,
+                    audit=AuditLog(tmp_path / "audit.jsonl"), clock=lambda: NOW, bulk=bulk)
+    return worker, store
+
+
+def notes_per_ticket(desk: FakeHelpdesk) -> Counter[int]:
+    """How many worker notes (with markers) each ticket got."""
+    return Counter(
+        tid for tid, comments in desk.comments.items() for c in comments
+        if c.author_role == "worker" and not c.public and "esc-sync:" in c.body
+    )
+
+
+def replies_per_ticket(desk: FakeHelpdesk) -> Counter[int]:
+    return Counter(
+        tid for tid, comments in desk.comments.items() for c in comments
+        if c.author_role == "worker" and c.public
+    )
+
+
+def assert_exactly_once(desk: FakeHelpdesk, count: int) -> None:
+    assert notes_per_ticket(desk) == Counter(range(1, count + 1))
+    assert replies_per_ticket(desk) == Counter(range(1, count + 1))
+    for tid in range(1, count + 1):
+        assert desk.tickets[tid].tier == "t2", tid
+    tasks_per_ticket = Counter(t.parent_ticket for t in desk.tasks.values())
+    assert len(set(tasks_per_ticket.values())) == 1, tasks_per_ticket  # same playbook each
+    assert set(tasks_per_ticket) == set(range(1, count + 1))
+
+
+def test_a_burst_goes_through_jobs_not_single_writes(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    assert isinstance(connector, BulkWriter)
+    burst(desk, 25)
+    worker, store = make_worker(tmp_path)
+
+    report = worker.run_cycle(connector)
+
+    assert report.updates == 25
+    assert_exactly_once(desk, 25)
+    assert report.tasks_created == len(desk.tasks)
+    assert connector.calls["PUT ticket"] == 0  # no single writes
+    assert connector.calls["POST task"] == 0
+    assert connector.calls["PUT update_many"] == 6  # 3 jobs of updates, 3 of replies
+    assert connector.calls["POST create_many"] == -(-len(desk.tasks) // 10)
+    assert store.open_intents("fake") == []
+    second = worker.run_cycle(connector)
+    assert second.updates == 0 and second.tasks_created == 0
+
+
+def test_below_the_threshold_writes_one_by_one(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 3)
+    worker, _ = make_worker(tmp_path)
+
+    worker.run_cycle(connector)
+
+    assert connector.calls["PUT update_many"] == 0
+    assert connector.calls["PUT ticket"] == 6  # update + reply each
+    assert_exactly_once(desk, 3)
+
+
+def test_failed_items_are_retried_alone(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 12)
+    connector.fail = {4}
+    desk.conflict_next = 0
+    worker, store = make_worker(tmp_path)
+    # ticket 7 changes after it was read: its item fails the version check
+    original_submit = connector.submit_updates
+
+    def submit_and_touch(updates: Sequence[TicketUpdate]) -> str:
+        if any(u.ticket_id == 7 and u.note for u in updates):
+            desk.touch(7, subject="Billing mess (edited)")
+        return original_submit(updates)
+
+    connector.submit_updates = submit_and_touch  # type: ignore[method-assign]
+
+    report = worker.run_cycle(connector)
+
+    assert_exactly_once(desk, 12)
+    assert report.conflicts == 1
+    assert connector.calls["PUT ticket"] == 4  # tickets 4 and 7 alone: update + reply each
+    assert store.open_intents("fake") == []
+
+
+def test_a_job_that_never_completes_is_left_to_recovery_without_duplicates(
+    tmp_path: Path,
+) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.never = True
+    worker, store = make_worker(tmp_path)
+
+    first = worker.run_cycle(connector)
+
+    assert first.updates == 0
+    assert store.open_intents("fake")  # announced, outcome unknown
+    assert all("settle_after" in e.detail for e in store.open_intents("fake"))
+    # the job still runs: the next cycle leaves those tickets alone
+    desk.touch(1, subject="customer wrote again")
+    worker.run_cycle(connector)
+    assert notes_per_ticket(desk) == Counter()
+    assert connector.calls["PUT ticket"] == 0
+    # the job finally runs (late): recovery finds the markers and finishes the rest
+    for job in connector.jobs.values():
+        if job["state"] == "stuck":
+            job["state"] = "queued"
+    connector.never = False
+    worker.run_cycle(connector)
+    worker.run_cycle(connector)
+
+    assert_exactly_once(desk, 8)
+    assert store.open_intents("fake") == []
+
+
+def test_a_crash_between_submission_and_result(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.crash_on_poll = True
+    worker, store = make_worker(tmp_path)
+
+    with pytest.raises(Crash):
+        worker.run_cycle(connector)
+    assert store.open_intents("fake")
+    # a new process with the same state store: the job is over, recovery reads the markers
+    store.close()
+    worker, store = make_worker(tmp_path)
+    report = worker.run_cycle(connector)
+
+    assert report.recovered == 8
+    assert_exactly_once(desk, 8)
+    assert store.open_intents("fake") == []
+
+
+def test_a_vanished_job_is_settled_by_reading_the_markers(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.vanish = True
+    worker, store = make_worker(tmp_path)
+
+    worker.run_cycle(connector)
+
+    assert_exactly_once(desk, 8)
+    assert store.open_intents("fake") == []
+
+
+def test_a_killed_job_is_written_again_alone(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.kill = True
+    worker, store = make_worker(tmp_path)
+
+    worker.run_cycle(connector)
+
+    # nothing of the killed job landed: each ticket was read and written alone, once
+    assert_exactly_once(desk, 8)
+    assert connector.calls["PUT ticket"] >= 8
+    assert store.open_intents("fake") == []
+
+
+def test_a_lost_submission_answer_waits_then_settles_once(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.lose_answer = 1  # the first update job ran, but its answer never came
+    clock = [NOW]
+    worker, store = make_worker(tmp_path)
+    worker.clock = lambda: clock[0]
+
+    worker.run_cycle(connector)
+    assert notes_per_ticket(desk) == Counter(range(1, 9))  # the job did run
+    assert replies_per_ticket(desk) == Counter()  # the rest waits for the settle time
+    worker.run_cycle(connector)
+    assert replies_per_ticket(desk) == Counter()
+    clock[0] = NOW + timedelta(minutes=11)
+    worker.run_cycle(connector)
+
+    assert_exactly_once(desk, 8)
+    assert store.open_intents("fake") == []
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert not any(r.get("outcome") == "skipped" for r in audit)

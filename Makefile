@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint sandbox clean
+.PHONY: demo test test-rt lint sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The live Request Tracker suite on this machine: start RT, run it, stop RT (also on failure).
+test-rt: $(STAMP)
+	scripts/rt-up
+	ESC_SYNC_REQUIRE_RT=1 $(BIN)/python -m pytest -q -m rt tests/rt; status=$$?; scripts/rt-down; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

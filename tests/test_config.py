@@ -68,3 +68,58 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     cfg = load_config(path, environ={"T_TOKEN": "x"})
     assert cfg.settings.worker.dry_run is True
     assert cfg.profile("zd").base_url == "https://acme.zendesk.com"
+
+
+RT_PROFILE = (
+    'type = "rt"\nbase_url = "http://127.0.0.1:8081"\ntoken_env = "T_TOKEN"\n'
+    'email = "escalation-bot"\n[groups]\nt1 = "Support T1"\n'
+    '[fields]\ntags = "Tags"\ntask_id = "Task Id"\nsatisfaction = "Satisfaction"\n'
+    'organization_tags = "Customer Tags"\nrespond_by = "Respond By"\n'
+    'refund_amount = "Refund Amount"\n'
+)
+RT_LEVELS = "[priorities]\nlow = 0\nnormal = 25\nhigh = 50\nurgent = 75\n"
+
+
+def test_the_rt_example_profile_loads() -> None:
+    from esc_sync.config import load_profile
+
+    example = ROOT / "connectors" / "rt.example.toml"
+    profile = load_profile(example, "rt", {"ESC_SYNC_RT_TOKEN": "t"})
+    assert profile.type == "rt" and profile.groups["t4"] == "Support T4"
+    assert profile.priorities == {"low": 0, "normal": 25, "high": 50, "urgent": 75}
+    assert profile.custom_field_names == {"refund_amount": "Refund Amount"}
+
+
+def test_rt_profile_maps_lifecycle_statuses_and_leaves_connector_roles_out_of_rules(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, CONFIG, RT_PROFILE + RT_LEVELS + '[statuses]\nwaiting = "pending"\n')
+    profile = load_config(path, environ={"T_TOKEN": "x"}).profile("zd")
+    assert profile.status_names == {"waiting": "pending"} and profile.statuses == {}
+    assert profile.custom_field_names == {"refund_amount": "Refund Amount"}
+
+
+def test_freshdesk_status_ids_stay_integers(tmp_path: Path) -> None:
+    fd = PROFILE.replace('"zendesk"', '"freshdesk"') + '[statuses]\n6 = "on_hold"\n'
+    profile = load_config(write(tmp_path, CONFIG, fd), environ={"T_TOKEN": "x"}).profile("zd")
+    assert profile.statuses == {6: "on_hold"} and profile.status_names == {}
+
+
+def test_rt_profile_without_priorities_or_email_names_the_file(tmp_path: Path) -> None:
+    no_email = RT_PROFILE.replace('email = "escalation-bot"\n', "")
+    path = write(tmp_path, CONFIG, no_email + "[priorities]\nlow = 0\nurgent = 75\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, environ={"T_TOKEN": "x"})
+    where = tmp_path / "p.toml"
+    assert exc.value.problems == [
+        f"{where}: email: required for rt (the RT user name of the token's owner, the bot)",
+        f"{where}: priorities: required for rt: the RT Priority threshold of every level "
+        "(missing: normal, high)",
+    ]
+
+
+def test_rt_priorities_must_rise(tmp_path: Path) -> None:
+    levels = "[priorities]\nlow = 0\nnormal = 50\nhigh = 50\nurgent = 75\n"
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, CONFIG, RT_PROFILE + levels), environ={"T_TOKEN": "x"})
+    assert "priorities: thresholds must rise from low to urgent" in exc.value.problems[0]

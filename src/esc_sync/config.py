@@ -11,16 +11,30 @@ import os
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from esc_sync.durations import parse_duration
 from esc_sync.errors import ConfigError
 
 WRITE_BACK_ROLES = ("escalation_status", "respond_by", "resolve_by")
+# Profile field names a connector reads for its own purposes (not rule custom fields).
+CONNECTOR_ROLES = ("tags", "task_id", "satisfaction", "organization_tags")
+ModelStatus = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
+PriorityLevel = Literal["low", "normal", "high", "urgent"]
+PRIORITY_LEVELS: tuple[PriorityLevel, ...] = ("low", "normal", "high", "urgent")
 
 
 def _check_duration(value: str) -> str:
@@ -39,8 +53,11 @@ class WorkerSection(BaseModel):
     state: str = "sqlite:///esc-sync.db"
     audit_log: str = "esc-sync-audit.jsonl"
     cycle_deadline: str = "10m"
+    # A page with at least this many tickets to write uses the helpdesk's bulk jobs (Zendesk).
+    bulk_threshold: int = Field(default=20, ge=1)
+    bulk_wait: str = "5m"  # how long to follow a bulk job before leaving it to recovery
 
-    _durations = field_validator("poll_interval", "cycle_deadline")(_check_duration)
+    _durations = field_validator("poll_interval", "cycle_deadline", "bulk_wait")(_check_duration)
 
     @field_validator("state")
     @classmethod
@@ -102,17 +119,19 @@ class ConnectorProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["zendesk", "freshdesk"]
+    type: Literal["zendesk", "freshdesk", "rt"]
     base_url: str = Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     email: str | None = None
     token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     start: str = "7d"
     groups: dict[str, int | str] = Field(default_factory=dict)
     fields: dict[str, int | str] = Field(default_factory=dict)
-    # Freshdesk custom statuses (ids >= 6) -> model status; 2-5 are fixed by Freshdesk.
-    statuses: dict[int, Literal["new", "open", "pending", "on_hold", "solved", "closed"]] = Field(
-        default_factory=dict
-    )
+    # `[statuses]` -> model status. Numeric keys are Freshdesk custom status ids (>= 6; 2-5 are
+    # fixed); names are RT lifecycle statuses, kept lower-case in `status_names` (see _split).
+    statuses: dict[int, ModelStatus] = Field(default_factory=dict)
+    status_names: dict[str, ModelStatus] = Field(default_factory=dict)
+    # RT: the Priority threshold of each level (the highest threshold <= Priority wins).
+    priorities: dict[PriorityLevel, int] = Field(default_factory=dict)
     bot_user_id: int | None = None
     timeout: tuple[float, float] = (5.0, 60.0)
     page_size: int = Field(default=1000, ge=1, le=1000)
@@ -124,6 +143,22 @@ class ConnectorProfile(BaseModel):
 
     _start = field_validator("start")(_check_duration)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_statuses(cls, data: Any) -> Any:
+        """`[statuses]` keys are strings in TOML: numbers are Freshdesk ids, names RT statuses."""
+        if not isinstance(data, dict) or not isinstance(data.get("statuses"), dict):
+            return data
+        ids: dict[Any, Any] = {}
+        names: dict[str, Any] = dict(data.get("status_names") or {})
+        for key, status in data["statuses"].items():
+            text = str(key).strip()
+            if isinstance(key, int) or text.isdigit():
+                ids[key] = status
+            else:
+                names[text.lower()] = status
+        return {**data, "statuses": ids, "status_names": names}
+
     @property
     def start_window(self) -> timedelta:
         """How far back the first run reads."""
@@ -131,8 +166,10 @@ class ConnectorProfile(BaseModel):
 
     @property
     def custom_field_names(self) -> dict[str, int | str]:
-        """Profile fields readable in rules as `custom.<name>` (the write-back roles excluded)."""
-        return {k: v for k, v in self.fields.items() if k not in WRITE_BACK_ROLES}
+        """Profile fields readable in rules as `custom.<name>` (write-back and connector roles
+        excluded)."""
+        roles = (*WRITE_BACK_ROLES, *CONNECTOR_ROLES)
+        return {k: v for k, v in self.fields.items() if k not in roles}
 
     def tier_of_group(self, group: int | str | None) -> str | None:
         """The tier whose group this is, or None."""
@@ -209,6 +246,28 @@ def describe_validation(path: Path | str, exc: ValidationError, prefix: str = ""
     return lines
 
 
+def _rt_problems(path: Path, profile: ConnectorProfile) -> list[str]:
+    """What an RT profile must say beyond the common settings."""
+    problems: list[str] = []
+    if not profile.email:
+        problems.append(
+            f"{path}: email: required for rt (the RT user name of the token's owner, the bot)"
+        )
+    missing = [level for level in PRIORITY_LEVELS if level not in profile.priorities]
+    if missing:
+        problems.append(
+            f"{path}: priorities: required for rt: the RT Priority threshold of every level "
+            f"(missing: {', '.join(missing)})"
+        )
+    else:
+        values = [profile.priorities[level] for level in PRIORITY_LEVELS]
+        if any(b <= a for a, b in pairwise(values)):
+            problems.append(
+                f"{path}: priorities: thresholds must rise from low to urgent (got {values})"
+            )
+    return problems
+
+
 def load_profile(
     path: Path,
     name: str,
@@ -228,6 +287,8 @@ def load_profile(
     problems = []
     if profile.type == "zendesk" and not profile.email:
         problems.append(f"{path}: email: required for zendesk (API token auth is email/token)")
+    if profile.type == "rt":
+        problems.extend(_rt_problems(path, profile))
     token = env.get(profile.token_env, "")
     if not token and require_secrets:
         problems.append(

@@ -26,6 +26,10 @@ def build_connector(
         from esc_sync.connectors.freshdesk import FreshdeskConnector
 
         return FreshdeskConnector(profile, session=session, sleep=sleep)
+    if profile.type == "rt":
+        from esc_sync.connectors.rt import RTConnector
+
+        return RTConnector(profile, session=session, sleep=sleep)
     raise ConfigError(
         f"{profile.path or profile.name}: type: no {profile.type} connector is available yet"
     )

@@ -177,8 +177,11 @@ class HttpClient:
         ticket_id: int | None = None,
         scope: Scope = "account",
         idempotent: bool | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send one logical request (with retries) and return its decoded JSON body."""
+        """Send one logical request (with retries) and return its decoded JSON body.
+
+        `headers` are added to this request only (a precondition such as `If-Match`)."""
         method = method.upper()
         safe_to_repeat = method not in {"POST", "PATCH"} if idempotent is None else idempotent
         retrying = Retrying(
@@ -189,7 +192,7 @@ class HttpClient:
             before_sleep=self._log_retry,
             reraise=True,
         )
-        return retrying(self._send_once, method, path, params, json_body, ticket_id, scope)
+        return retrying(self._send_once, method, path, params, json_body, ticket_id, scope, headers)
 
     def _send_once(
         self,
@@ -199,6 +202,7 @@ class HttpClient:
         json_body: Any,
         ticket_id: int | None,
         scope: Scope,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One attempt: wait for the budget, send, note the quota, classify, decode."""
         endpoint = f"{method} {path_template(path)}"
@@ -213,7 +217,7 @@ class HttpClient:
                 json=json_body,
                 auth=self._auth,
                 timeout=self._timeout,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **(headers or {})},
             )
         except requests.ConnectTimeout as exc:
             raise _Unsent(f"{where}: connect timeout", ticket_id=ticket_id) from exc

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
@@ -39,31 +38,15 @@ ATTACHMENT_FIELDS = {"fields": "TransactionId,ContentType,Content"}
 
 
 class TokenAuth(requests.auth.AuthBase):
-    """`Authorization: token <token>` on every request, plus `If-Match` while one is set.
-
-    The shared HttpClient takes no per-request headers, so the one conditional request (the
-    ticket PUT) sets its precondition here for the duration of the call (`if_match`).
-    """
+    """`Authorization: token <token>` on every request."""
 
     def __init__(self, token: str) -> None:
         self._header = f"token {token}"
-        self._if_match: str | None = None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Add the headers (never logged: HttpClient redacts the token from messages)."""
+        """Add the header (never logged: HttpClient redacts the token from messages)."""
         request.headers["Authorization"] = self._header
-        if self._if_match is not None:
-            request.headers["If-Match"] = self._if_match
         return request
-
-    @contextmanager
-    def if_match(self, etag: str) -> Iterator[None]:
-        """Send `If-Match: etag` on the requests made inside the block (retries included)."""
-        self._if_match = etag
-        try:
-            yield
-        finally:
-            self._if_match = None
 
 
 class RTClient:
@@ -161,15 +144,15 @@ class RTClient:
 
     def update_ticket(self, ticket_id: int, body: Mapping[str, Any], etag: str) -> list[Any]:
         """`PUT /ticket/{id}` with `If-Match`; RT answers 200 with a list of messages."""
-        with self.auth.if_match(etag):
-            result = self.http.request(
-                "PUT",
-                f"/ticket/{ticket_id}",
-                json_body=dict(body),
-                ticket_id=ticket_id,
-                scope="ticket",
-                idempotent=True,  # sets fields; a repeat after it landed meets a 412
-            )
+        result = self.http.request(
+            "PUT",
+            f"/ticket/{ticket_id}",
+            json_body=dict(body),
+            ticket_id=ticket_id,
+            scope="ticket",
+            idempotent=True,  # sets fields; a repeat after it landed meets a 412
+            headers={"If-Match": etag},
+        )
         return result if isinstance(result, list) else [result]
 
     def post_message(self, ticket_id: int, kind: str, text: str) -> tuple[list[Any], str | None]:

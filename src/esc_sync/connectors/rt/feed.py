@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from esc_sync.connectors.freshdesk.feed import FeedCursor as FeedCursor
+from esc_sync.connectors.cursor import FeedCursor as FeedCursor
 from esc_sync.connectors.rt.client import RTClient
 from esc_sync.connectors.rt.normalize import MalformedRecord, num, parse_time, rt_time
 from esc_sync.errors import AuthError

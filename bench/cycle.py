@@ -67,7 +67,7 @@ def applied(audit: Path) -> tuple[int, int, int, int]:
         if record.get("outcome") != "applied":
             continue
         tickets += 1
-        made = record.get("calls_made") or []
+        made = (record.get("calls") or {}).get("made") or []
         updates += sum(1 for c in made if c.startswith("PUT") and "public reply" not in c)
         replies += sum(1 for c in made if "public reply" in c)
         tasks += sum(1 for c in made if c.startswith("POST task"))

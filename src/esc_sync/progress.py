@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from esc_sync.config import ConnectorProfile
-from esc_sync.connectors.base import CommentPrefetcher, Connector, Page
-from esc_sync.model import Comment, TaskCreate, Ticket, TicketUpdate
+from esc_sync.connectors.base import Connector, Page
+from esc_sync.model import TaskCreate, Ticket, TicketUpdate
 from esc_sync.worker.audit import AuditLog
 
 log = structlog.get_logger("esc_sync.progress")
@@ -43,7 +43,11 @@ class AuditTee(AuditLog):
 
 
 class ObservedConnector:
-    """A connector whose change-feed pages are reported to listeners; all else is delegated."""
+    """A connector whose change-feed pages are reported to listeners; all else is delegated.
+
+    Optional capabilities (`CommentPrefetcher`, `BulkWriter`) are delegated by `__getattr__`,
+    so the wrapper has them exactly when the inner connector does.
+    """
 
     def __init__(self, inner: Connector, listeners: Sequence[PageListener] = ()) -> None:
         self.inner = inner
@@ -51,6 +55,10 @@ class ObservedConnector:
         self.profile: ConnectorProfile = inner.profile
         self.calls: Counter[str] = inner.calls
         self.listeners = list(listeners)
+
+    def __getattr__(self, name: str) -> Any:
+        """The inner connector's optional capabilities."""
+        return getattr(self.inner, name)
 
     def check_auth(self) -> None:
         """Delegated."""
@@ -66,12 +74,6 @@ class ObservedConnector:
     def load_comments(self, ticket: Ticket) -> Ticket:
         """Delegated."""
         return self.inner.load_comments(ticket)
-
-    def prefetch_comments(self, tickets: Sequence[Ticket]) -> dict[int, list[Comment]]:
-        """Delegated when the inner connector can read comments in bulk; else nothing."""
-        if isinstance(self.inner, CommentPrefetcher):
-            return self.inner.prefetch_comments(tickets)
-        return {}
 
     def fetch_ticket(self, ticket_id: int) -> Ticket:
         """Delegated."""

@@ -332,3 +332,14 @@ def test_a_lost_submission_answer_waits_then_settles_once(tmp_path: Path) -> Non
     assert store.open_intents("fake") == []
     audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert not any(r.get("outcome") == "skipped" for r in audit)
+
+
+def test_the_cli_wrapper_keeps_exactly_the_inner_capabilities() -> None:
+    from esc_sync.connectors.base import CommentPrefetcher
+    from esc_sync.progress import ObservedConnector
+
+    desk = FakeHelpdesk(NOW)
+    assert isinstance(ObservedConnector(BulkFake(desk)), BulkWriter)
+    plain = ObservedConnector(FakeConnector(desk))
+    assert not isinstance(plain, BulkWriter)
+    assert not isinstance(plain, CommentPrefetcher)

@@ -53,6 +53,13 @@ def markers(ticket: dict[str, Any]) -> int:
 
 def test_a_422_write_is_dead_lettered_then_retried_once(box: Sandbox, tmp_path: Path) -> None:
     config = str(write_demo_config(tmp_path, box.url, RULES))
+    # the seed's escalations go out in a bulk job: the ticket's item fails there, then its
+    # write alone is refused with 422
+    requests.post(
+        f"{box.url}/__sandbox/faults",
+        json={"kind": "job_items", "ids": [TICKET], "count": 1},
+        timeout=10,
+    ).raise_for_status()
     requests.post(
         f"{box.url}/__sandbox/faults",
         json={"kind": "422", "count": 1, "path": rf"/tickets/{TICKET}\.json$", "method": "PUT"},

@@ -343,3 +343,73 @@ def test_the_cli_wrapper_keeps_exactly_the_inner_capabilities() -> None:
     plain = ObservedConnector(FakeConnector(desk))
     assert not isinstance(plain, BulkWriter)
     assert not isinstance(plain, CommentPrefetcher)
+
+
+def test_a_batch_spans_pages_and_the_bookmark_waits_for_its_writes(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    connector.page_size = 4  # 25 tickets in 7 pages, written as one batch
+    burst(desk, 25)
+    worker, store = make_worker(tmp_path)
+    bookmarks: list[str | None] = []
+    original = connector.submit_updates
+
+    def watch(updates: Sequence[TicketUpdate]) -> str:
+        bookmarks.append(store.bookmark("fake"))
+        return original(updates)
+
+    connector.submit_updates = watch  # type: ignore[method-assign]
+
+    report = worker.run_cycle(connector)
+
+    assert report.pages == 7
+    assert_exactly_once(desk, 25)
+    assert connector.calls["PUT update_many"] == 6  # 25 updates, 25 replies: 3 jobs each
+    assert set(bookmarks) == {None}  # no page was bookmarked before its writes were sent
+    assert store.bookmark("fake") is not None
+
+
+def test_a_ticket_read_twice_in_one_batch_is_planned_once(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    connector.page_size = 4
+    burst(desk, 10)
+    pages = connector.iter_changes
+
+    def twice(bookmark: str | None, start: datetime):  # type: ignore[no-untyped-def]
+        for page in pages(bookmark, start):
+            yield page
+            if any(t.id == 2 for t in page.tickets):
+                desk.touch(2, subject="Billing mess (customer wrote again)")
+                # the helpdesk's feed hands ticket 2 out again on a later page
+                page.tickets.append(desk.tickets[2])
+
+    connector.iter_changes = twice  # type: ignore[method-assign]
+    worker, _ = make_worker(tmp_path)
+
+    worker.run_cycle(connector)
+
+    assert_exactly_once(desk, 10)
+
+
+def test_a_stop_in_mid_batch_writes_nothing_and_keeps_the_bookmark(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    connector.page_size = 4
+    burst(desk, 12)
+    worker, store = make_worker(tmp_path)
+    seen = [0]
+
+    def stop_on_third_page() -> bool:
+        seen[0] += 1
+        return seen[0] == 11  # asked per ticket and after each page: the third page's first
+
+    worker.should_stop = stop_on_third_page
+    report = worker.run_cycle(connector)
+
+    assert report.stopped_early
+    assert notes_per_ticket(desk) == Counter()
+    assert store.bookmark("fake") is None and store.open_intents("fake") == []
+    worker.should_stop = lambda: False
+    worker.run_cycle(connector)
+    assert_exactly_once(desk, 12)

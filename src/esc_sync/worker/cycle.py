@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,27 @@ from esc_sync.worker.surges import Surges
 log = structlog.get_logger("esc_sync.worker")
 
 
+# A batch of plans for bulk writes is written once it holds this many plans.
+FLUSH_AT = 500
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Pages read since the last write: their plans, tickets, touched surge rules, bookmark."""
+
+    deferred: dict[int, Deferred] = field(default_factory=dict)
+    handled: set[int] = field(default_factory=set)
+    touched: set[str] = field(default_factory=set)
+    bookmark: str | None = None
+
+    def reset(self) -> None:
+        """Start the next batch."""
+        self.deferred.clear()
+        self.handled = set()
+        self.touched = set()
+        self.bookmark = None
+
+
 class Worker:
     """Runs cycles for connectors with one policy, state store and audit log."""
 
@@ -78,7 +100,7 @@ class Worker:
         self.bulk = bulk or BulkSettings()
         # (connector, ticket) whose bulk writes are still settling: left alone until recovery
         self.postponed: set[tuple[str, int]] = set()
-        self._deferred: list[Deferred] | None = None
+        self._deferred: dict[int, Deferred] | None = None
 
     # -- the cycle ----------------------------------------------------------------------------
 
@@ -115,23 +137,61 @@ class Worker:
         return report
 
     def _read_changes(self, connector: Connector, report: CycleReport) -> None:
+        """Read the change feed page by page; with bulk writes, a batch spans several pages.
+
+        The bookmark moves only once every plan of the pages behind it is written. A batch is
+        written when it holds `FLUSH_AT` plans, at the end of the feed, and before a stop; a
+        stop in mid-page drops the batch unwritten (nothing of it was announced), so its pages
+        are read again next time.
+        """
         started = self.clock()
         name = connector.name
         bookmark = self.store.bookmark(name)
         start = started - connector.profile.start_window
-        for page in connector.iter_changes(bookmark, start):
-            complete = self._process_page(connector, page, report)
-            report.pages += 1
-            if not complete:  # stopped mid-page: the page is read again next time
-                report.stopped_early = True
-                break
-            if not report.dry_run:
-                self.store.set_bookmark(name, page.bookmark, self.clock())
-            if self.should_stop() or self.clock() - started > self.cycle_deadline:
-                report.stopped_early = not page.end_of_stream
-                break
+        batch = _Batch()
+        bulk = not report.dry_run and isinstance(connector, BulkWriter)
+        self._deferred = batch.deferred if bulk else None
+        try:
+            for page in connector.iter_changes(bookmark, start):
+                complete = self._process_page(connector, page, report, batch)
+                report.pages += 1
+                if not complete:  # stopped mid-page: the pages are read again next time
+                    report.stopped_early = True
+                    return
+                batch.bookmark = page.bookmark
+                over = self.should_stop() or self.clock() - started > self.cycle_deadline
+                if not bulk or len(batch.deferred) >= FLUSH_AT or page.end_of_stream or over:
+                    self._settle(connector, batch, report)
+                if over:
+                    report.stopped_early = not page.end_of_stream
+                    return
+            if batch.bookmark is not None:
+                self._settle(connector, batch, report)
+        finally:
+            self._deferred = None
 
-    def _process_page(self, connector: Connector, page: Page, report: CycleReport) -> bool:
+    def _settle(self, connector: Connector, batch: _Batch, report: CycleReport) -> None:
+        """Write the batch's plans, then reschedule, surge backfill and the bookmark."""
+        now = self.clock()
+        name = connector.name
+        deferred = list(batch.deferred.values())
+        batch.deferred.clear()
+        saved, self._deferred = self._deferred, None
+        try:
+            if deferred:
+                self._write_deferred(connector, deferred, now, report)
+            for ticket_id in batch.handled:
+                self.clockwork.reschedule(name, ticket_id, now)
+            self.surges.backfill(connector, batch.touched, batch.handled, now, report)
+        finally:
+            self._deferred = saved
+        if not report.dry_run and batch.bookmark is not None:
+            self.store.set_bookmark(name, batch.bookmark, self.clock())
+        batch.reset()
+
+    def _process_page(
+        self, connector: Connector, page: Page, report: CycleReport, batch: _Batch
+    ) -> bool:
         """Handle every ticket of a page; False when a stop request cut it short."""
         now = self.clock()
         name = connector.name
@@ -157,25 +217,13 @@ class Worker:
             self.store.observe(name, ticket)
         tickets = [self.enrich(name, t, now) for t in tickets]
         tickets = self._prefetch_comments(connector, tickets, now)
-        touched_rules = self.surges.record_hits(name, tickets, now)
-        handled: set[int] = set()
-        bulk = not report.dry_run and isinstance(connector, BulkWriter)
-        self._deferred = [] if bulk else None
-        try:
-            for ticket in tickets:
-                if self.should_stop():
-                    return False
-                ticket = self.clockwork.track(connector, ticket, now)
-                self.handle(connector, ticket, now, report)
-                handled.add(ticket.id)
-            deferred, self._deferred = self._deferred, None
-            if deferred:
-                self._write_deferred(connector, deferred, now, report)
-        finally:
-            self._deferred = None
-        for ticket_id in handled:
-            self.clockwork.reschedule(name, ticket_id, now)
-        self.surges.backfill(connector, touched_rules, handled, now, report)
+        batch.touched |= self.surges.record_hits(name, tickets, now)
+        for ticket in tickets:
+            if self.should_stop():
+                return False
+            ticket = self.clockwork.track(connector, ticket, now)
+            self.handle(connector, ticket, now, report)
+            batch.handled.add(ticket.id)
         return True
 
     def _write_deferred(
@@ -320,7 +368,7 @@ class Worker:
     ) -> None:
         """Decide, then apply or record, retrying on a concurrent change.
 
-        While a page collects plans for bulk writes (`self._deferred` is a list), a live plan
+        While pages collect plans for bulk writes (`self._deferred` is a dict), a live plan
         is queued there instead of written; `defer=False` writes it now.
         """
         name = connector.name
@@ -347,8 +395,9 @@ class Worker:
                     self._row(report, ticket, decision, plan, "dry-run")
                     return
                 if defer and self._deferred is not None:
-                    self._deferred.append(
-                        Deferred(ticket, episode, decision, plan, _rule_intents(decision, plan))
+                    # a later page's read of the same ticket replaces the earlier plan
+                    self._deferred[ticket.id] = Deferred(
+                        ticket, episode, decision, plan, _rule_intents(decision, plan)
                     )
                     return
                 try:

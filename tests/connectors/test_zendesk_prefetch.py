@@ -86,3 +86,39 @@ def test_tickets_older_than_the_window_are_left_to_the_fallback(box: Sandbox) ->
     finally:
         events.WINDOW = window
     assert oldest.id not in found
+
+
+def test_the_pages_of_one_feed_read_the_export_once(box: Sandbox) -> None:
+    """Prefetches page by page (as the worker does) reuse what earlier ones read, and what they
+    hand back still equals the per-ticket reads."""
+    all_at_once = _connector(box)
+    tickets = _feed(all_at_once)
+    all_at_once.prefetch_comments(tickets)
+    once = all_at_once.calls["GET /api/v2/incremental/ticket_events.json"]
+
+    connector = _connector(box)
+    tickets = sorted(_feed(connector), key=lambda t: (t.updated_at, t.id))
+    found: dict[int, object] = {}
+    for i in range(0, len(tickets), 25):
+        found.update(connector.prefetch_comments(tickets[i : i + 25]))
+    paged = connector.calls["GET /api/v2/incremental/ticket_events.json"]
+
+    assert paged <= once + 1, (paged, once)
+    assert len(found) >= len(tickets) // 2
+    for ticket in tickets:
+        if ticket.id in found:
+            assert derive_comment_fields(ticket, found[ticket.id]) == connector.load_comments(
+                ticket
+            ), ticket.id  # type: ignore[arg-type]
+
+
+def test_a_full_cache_is_forgotten_and_read_again(box: Sandbox) -> None:
+    """Past its bound the kept scan is dropped: the next prefetch reads the export again."""
+    connector = _connector(box)
+    tickets = _feed(connector)
+    connector._scan.limit = 1
+    connector.prefetch_comments(tickets)
+    assert connector._scan.start is None
+    before = connector.calls["GET /api/v2/incremental/ticket_events.json"]
+    assert connector.prefetch_comments(tickets)
+    assert connector.calls["GET /api/v2/incremental/ticket_events.json"] > before

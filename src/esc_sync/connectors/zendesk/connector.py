@@ -38,7 +38,7 @@ from esc_sync.connectors.zendesk.client import (
     ZendeskClient,
     next_comments_params,
 )
-from esc_sync.connectors.zendesk.events import prefetch
+from esc_sync.connectors.zendesk.events import EventScan, prefetch
 from esc_sync.connectors.zendesk.normalize import (
     MalformedRecord,
     SideLoads,
@@ -99,6 +99,7 @@ class ZendeskConnector:
         # user id -> {"role": ...} of every user the change feed side-loaded (bounded), so the
         # bulk comment read can tell agents from customers without another call
         self._roles: dict[int, dict[str, Any]] = {}
+        self._scan = EventScan()  # the ticket-event export read so far (comments in bulk)
         self._log = log.bind(connector=self.name)
 
     def check_auth(self) -> None:
@@ -177,7 +178,13 @@ class ZendeskConnector:
 
     def prefetch_comments(self, tickets: Sequence[Ticket]) -> dict[int, list[Comment]]:
         """Complete comment lists for some of these tickets from the ticket-event export."""
-        return prefetch(self.client, tickets, bot_user_id=self._bot_user(), users=self._roles)
+        return prefetch(
+            self.client,
+            tickets,
+            bot_user_id=self._bot_user(),
+            users=self._roles,
+            scan=self._scan,
+        )
 
     def load_comments(self, ticket: Ticket) -> Ticket:
         """The ticket with all its comments (cursor-paginated) and comment fields derived."""

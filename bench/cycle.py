@@ -6,7 +6,7 @@ Seeds the Zendesk-speaking sandbox with N tickets (incremental budget lifted, no
 delay) and tags a share of the open ones `needs_approval`, so that exactly those (plus the
 seed's own scenarios) need escalation. Then runs the real CLI once as a child process and
 reports wall time, API calls by endpoint (from the sandbox's request log), calls per escalated
-ticket, the lower bound of the mode, and the child's peak RSS.
+ticket, the lower bound of the mode, and the worker's own peak RSS (VmHWM, see memory.py).
 
 Modes: `bulk` is the default worker config (a page with 20 or more tickets to write goes
 through `update_many`/`create_many` jobs); `single` lifts the threshold so every ticket is
@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,9 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from memory import CHILD  # the child wrapper that reports the worker's own peak (VmHWM)
+from memory import _peaks as peaks
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
@@ -91,10 +93,11 @@ def measure(count: int, share: float, mode: str = "bulk") -> dict[str, Any]:
         env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN}
         if mode == "single":
             env["ESC_SYNC_WORKER__BULK_THRESHOLD"] = str(10**9)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rss_file = Path(tmp) / "rss"
+        code = CHILD.format(rss=str(rss_file))
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "esc_sync", "run", "--config", str(config), "--once"],
+            [sys.executable, "-c", code, "-", "run", "--config", str(config), "--once"],
             capture_output=True,
             text=True,
             env=env,
@@ -102,7 +105,7 @@ def measure(count: int, share: float, mode: str = "bulk") -> dict[str, Any]:
             check=False,
         )
         wall = time.perf_counter() - started
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        hwm, maxrss = peaks(rss_file)
         log = [e for e in box.store.requests_snapshot() if not e["path"].startswith("/__")]
         calls = Counter(endpoint(e) for e in log)
         escalated, updates, replies, tasks = applied(Path(tmp) / "demo-audit.jsonl")
@@ -126,7 +129,7 @@ def measure(count: int, share: float, mode: str = "bulk") -> dict[str, Any]:
             "writes_per_escalated": (round((writes + polls) / escalated, 3) if escalated else None),
             "feed_pages": feed,
             "lower_bound": floor,
-            "peak_rss_mb": round(max(rss, before) / 1024, 1),
+            "peak_rss_mb": hwm if hwm is not None else maxrss,
             "calls": dict(calls.most_common()),
         }
 

@@ -154,13 +154,18 @@ def _team(people: dict[str, User], group: str) -> list[int]:
 
 
 def _ticket(
-    store: Store, planned: Planned, people: dict[str, User], now: datetime, rng: random.Random
+    store: Store,
+    planned: Planned,
+    people: dict[str, User],
+    now: datetime,
+    rng: random.Random,
+    teams: dict[str, list[int]],
 ) -> Ticket:
     """One seeded ticket with its comment thread and metric counters."""
     spec, tid = planned.spec, planned.ticket_id
     requester = people[spec.requester]
     created = seconds(now - ago(spec.ago) - timedelta(seconds=rng.randrange(60)))
-    team = _team(people, spec.group)
+    team = teams[spec.group]
     assignee = None if spec.status == "new" else rng.choice(team)
     channel = rng.choice(("email", "web"))
     spread = min((now - created) * 0.8, timedelta(days=3))
@@ -221,8 +226,9 @@ def build(store: Store, *, tickets: int = 64, seed: int = 7) -> dict[int, dict[s
         now = seconds(store.now())
         rng = random.Random(seed)
         people = _people(store, now, tickets)
+        teams = {group: _team(people, group) for group in GROUPS}
         for planned in plan(tickets):
-            store.seeded(_ticket(store, planned, people, now, rng))
+            store.seeded(_ticket(store, planned, people, now, rng, teams))
     return expectations(tickets, seed)
 
 

@@ -40,6 +40,7 @@ from esc_sync.connectors.zendesk.client import (
 )
 from esc_sync.connectors.zendesk.events import EventScan, prefetch
 from esc_sync.connectors.zendesk.normalize import (
+    AGENT_ROLES,
     MalformedRecord,
     SideLoads,
     bulk_update_item,
@@ -168,12 +169,17 @@ class ZendeskConnector:
             page.skipped.append(SkippedRecord(ticket_id, f"malformed: {exc}", raw))
 
     def _remember_roles(self, side: SideLoads) -> None:
-        """Keep the role of each side-loaded user (one shared dict per role)."""
+        """Keep the role of each side-loaded agent or admin (one shared dict per role).
+
+        End users are left out: a ticket's own requester is known without them, and a comment
+        by another end user (a CC) only sends that ticket to the per-ticket read. Keeping them
+        grew with the tickets of a long sync (about 10 MB per 130k users).
+        """
         if len(self._roles) > ROLE_CACHE_MAX:
             self._roles.clear()
         for user_id, user in side.users.items():
             role = user.get("role")
-            if isinstance(role, str):
+            if isinstance(role, str) and role in AGENT_ROLES:
                 self._roles[user_id] = _ROLE_DICTS.setdefault(role, {"role": role})
 
     def prefetch_comments(self, tickets: Sequence[Ticket]) -> dict[int, list[Comment]]:

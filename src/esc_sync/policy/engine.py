@@ -326,13 +326,10 @@ class Policy:
             return None
         found: list[Evidence] = []
         if rule.surge is not None:
-            times = ctx.surge_times.get(rule.id, ())
-            if ticket.created_at is None:
+            surge = _surge_evidence(rule, ticket, ctx)
+            if surge is None:
                 return None
-            count = surge_count(times, ticket.created_at, rule.surge.within)
-            if count < rule.surge.at_least:
-                return None
-            found.append(Evidence("surge", "at_least", rule.surge.at_least, count))
+            found.append(surge)
         rule.condition.evidence(ticket, now, found)
         found.sort(key=lambda e: e.field == "surge")  # the conditions first, the count last
         return tuple(found)
@@ -350,14 +347,11 @@ class Policy:
         the same evidence, from the rule's compiled evidence function."""
         found: list[Evidence] = []
         if rule.surge is not None:
-            times = ctx.surge_times.get(rule.id, ())
-            if ticket.created_at is None:
-                return None
-            count = surge_count(times, ticket.created_at, rule.surge.within)
-            if count < rule.surge.at_least:
+            surge = _surge_evidence(rule, ticket, ctx)
+            if surge is None:
                 return None
             fused.evidence[index](ticket, now, found)
-            found.append(Evidence("surge", "at_least", rule.surge.at_least, count))
+            found.append(surge)
             return tuple(found)
         fused.evidence[index](ticket, now, found)
         return tuple(found)
@@ -575,3 +569,15 @@ def surge_count(times: Sequence[datetime], at: datetime, within: timedelta) -> i
 def _first_resolved(steps: Sequence[schema.Step]) -> int:
     """Index of the first step anchored on resolution (len(steps) when there is none)."""
     return next((i for i, step in enumerate(steps) if step.after == "resolved"), len(steps))
+
+
+def _surge_evidence(rule: CompiledRule, ticket: Ticket, ctx: EvalContext) -> Evidence | None:
+    """The surge count as evidence when it reaches the rule's threshold, else None."""
+    assert rule.surge is not None
+    if ticket.created_at is None:
+        return None
+    times = ctx.surge_times.get(rule.id, ())
+    count = surge_count(times, ticket.created_at, rule.surge.within)
+    if count < rule.surge.at_least:
+        return None
+    return Evidence("surge", "at_least", rule.surge.at_least, count)

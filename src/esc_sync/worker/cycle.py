@@ -54,8 +54,10 @@ from esc_sync.worker.surges import Surges
 log = structlog.get_logger("esc_sync.worker")
 
 
-# A batch of plans for bulk writes is written once it holds this many plans.
+# A batch of plans for bulk writes is written once it holds this many plans or spans this
+# many pages (so the bookmark keeps moving on a long first sync).
 FLUSH_AT = 500
+FLUSH_PAGES = 10
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class _Batch:
     handled: set[int] = field(default_factory=set)
     touched: set[str] = field(default_factory=set)
     bookmark: str | None = None
+    pages: int = 0
 
     def reset(self) -> None:
         """Start the next batch."""
@@ -73,6 +76,7 @@ class _Batch:
         self.handled = set()
         self.touched = set()
         self.bookmark = None
+        self.pages = 0
 
 
 class Worker:
@@ -140,7 +144,8 @@ class Worker:
         """Read the change feed page by page; with bulk writes, a batch spans several pages.
 
         The bookmark moves only once every plan of the pages behind it is written. A batch is
-        written when it holds `FLUSH_AT` plans, at the end of the feed, and before a stop; a
+        written when it holds `FLUSH_AT` plans or `FLUSH_PAGES` pages, at the end of the feed,
+        and before a stop; a
         stop in mid-page drops the batch unwritten (nothing of it was announced), so its pages
         are read again next time.
         """
@@ -159,8 +164,10 @@ class Worker:
                     report.stopped_early = True
                     return
                 batch.bookmark = page.bookmark
+                batch.pages += 1
                 over = self.should_stop() or self.clock() - started > self.cycle_deadline
-                if not bulk or len(batch.deferred) >= FLUSH_AT or page.end_of_stream or over:
+                full = len(batch.deferred) >= FLUSH_AT or batch.pages >= FLUSH_PAGES
+                if not bulk or full or page.end_of_stream or over:
                     self._settle(connector, batch, report)
                 if over:
                     report.stopped_early = not page.end_of_stream

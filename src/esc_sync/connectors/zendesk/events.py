@@ -40,8 +40,9 @@ class EventScan:
     events of every ticket in it, kept between prefetches so that the pages of one cycle read
     the export once instead of once per page.
 
-    Bounded: past `limit` comments the scan is forgotten after the prefetch that filled it (the
-    next one reads again, as without a cache).
+    Bounded: the comments of the tickets asked for are always kept; those of other tickets only
+    while fewer than `limit` comments are kept. Once one was left out, the scan is forgotten
+    after the prefetch that read it (the next one reads again, as without a cache).
     """
 
     def __init__(self, limit: int = MAX_CACHED) -> None:
@@ -50,13 +51,16 @@ class EventScan:
         self.covered = 0
         self.children: dict[int, dict[int, dict[str, Any]]] = {}
         self.count = 0
+        self.lossy = False  # a comment of a ticket not asked for was left out
 
     def clear(self) -> None:
         """Forget everything read."""
-        self.start, self.covered, self.count = None, 0, 0
+        self.start, self.covered, self.count, self.lossy = None, 0, 0, False
         self.children = {}
 
-    def read(self, client: ZendeskClient, start: int, until: int) -> None:
+    def read(
+        self, client: ZendeskClient, start: int, until: int, wanted: Mapping[int, object]
+    ) -> None:
         """Read the export from `start` until past `until` (or its end), keeping comments."""
         if self.start is None or start < self.start or start > self.covered + 1:
             self.clear()  # not contiguous with what is kept: begin again
@@ -72,7 +76,7 @@ class EventScan:
             if not isinstance(events, list) or not isinstance(end_time, int):
                 return
             for event in events:
-                self._keep(event)
+                self._keep(event, wanted)
             self.covered = max(self.covered, end_time)
             if body.get("end_of_stream") is True:
                 return
@@ -80,13 +84,16 @@ class EventScan:
             # so when a page did not move past its start the next one starts a second later
             start = end_time if end_time > start else start + 1
 
-    def _keep(self, event: Any) -> None:
+    def _keep(self, event: Any, wanted: Mapping[int, object]) -> None:
         """Keep the comment children of one event (de-duplicated by comment id)."""
         if not isinstance(event, dict):
             return
         ticket_id = event.get("ticket_id")
         children = event.get("child_events")
         if not isinstance(ticket_id, int) or not isinstance(children, list):
+            return
+        if ticket_id not in wanted and ticket_id not in self.children and self.count >= self.limit:
+            self.lossy = True  # bounded: this ticket's comments are not kept
             return
         for child in children:
             if isinstance(child, dict) and child.get("event_type") == "Comment":
@@ -123,7 +130,7 @@ def prefetch(
     if scan.start is not None and start >= scan.start:
         start = scan.start  # what is kept already reaches back far enough
     try:
-        scan.read(client, start, newest)
+        scan.read(client, start, newest, wanted)
     except AuthError:
         raise
     except HelpdeskError as exc:
@@ -138,7 +145,7 @@ def prefetch(
         comments = _comments(ticket, scan.children.get(tid, {}), bot_user_id, users)
         if comments is not None:
             found[tid] = comments
-    if scan.count > scan.limit:
+    if scan.lossy or scan.count > scan.limit:
         scan.clear()
     return found
 

@@ -34,6 +34,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
+from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.budget import Budget
 from esc_sync.connectors.quota import Quota, as_int, read_quota
 from esc_sync.errors import (
@@ -67,6 +68,10 @@ class stop_after_waiting(stop_base):  # lower-case like tenacity's own strategie
     def __call__(self, retry_state: RetryCallState) -> bool:
         """True when the next sleep would exceed the budget (fake sleeps count too)."""
         return retry_state.idle_for + retry_state.upcoming_sleep > self.max_wait
+
+
+# Statuses that concern one ticket (skip it, keep going) unless a connector says otherwise.
+SKIPPABLE = frozenset({403, 404, 422})
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -147,7 +152,7 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Sleep = time.sleep,
         max_wait: float = 900.0,
-        skippable: frozenset[int] = frozenset({403, 404, 422}),
+        skippable: frozenset[int] = SKIPPABLE,
         budget: Budget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -166,6 +171,32 @@ class HttpClient:
         self._max_wait = max_wait
         self._backoff = wait_exponential_jitter(initial=1, max=60, jitter=1)
         self._log = log.bind(connector=connector)
+
+    @classmethod
+    def for_profile(
+        cls,
+        profile: ConnectorProfile,
+        *,
+        auth: requests.auth.AuthBase,
+        secrets: tuple[str, ...],
+        default_name: str,
+        path: str = "",
+        session: requests.Session | None = None,
+        sleep: Sleep = time.sleep,
+        skippable: frozenset[int] = SKIPPABLE,
+    ) -> HttpClient:
+        """A client for a connector profile: its URL (plus `path`), timeouts and retries."""
+        return cls(
+            base_url=profile.base_url.rstrip("/") + path,
+            auth=auth,
+            timeout=profile.timeout,
+            max_retries=profile.max_retries,
+            secrets=secrets,
+            connector=profile.name or default_name,
+            session=session,
+            sleep=sleep,
+            skippable=skippable,
+        )
 
     def request(
         self,

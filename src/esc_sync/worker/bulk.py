@@ -96,9 +96,13 @@ class BulkApplier:
         retry: list[Ticket] = []
         landed = self._updates(items, retry)
         self._replies(landed)
-        self._tasks([d for d in items if d in landed or _update_of(d) is None])
+        # by ticket id: a batch holds each ticket once (comparing Deferreds compares tickets)
+        landed_ids = {d.ticket.id for d in landed}
+        no_update = {d.ticket.id for d in items if _update_of(d) is None}
+        with_tasks_now = landed_ids | no_update
+        self._tasks([d for d in items if d.ticket.id in with_tasks_now])
         for d in items:
-            if d in landed or (_update_of(d) is None and d.settled):
+            if d.ticket.id in landed_ids or (d.ticket.id in no_update and d.settled):
                 self.worker.finish(
                     self.connector,
                     self.report,

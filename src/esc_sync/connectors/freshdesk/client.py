@@ -52,13 +52,11 @@ class FreshdeskClient:
     ) -> None:
         secret = profile.token.get_secret_value()
         basic = base64.b64encode(f"{secret}:X".encode()).decode()
-        self.http = HttpClient(
-            base_url=profile.base_url,
+        self.http = HttpClient.for_profile(
+            profile,
             auth=HTTPBasicAuth(secret, "X"),
-            timeout=profile.timeout,
-            max_retries=profile.max_retries,
             secrets=(secret, basic),
-            connector=profile.name or "freshdesk",
+            default_name="freshdesk",
             session=session,
             sleep=sleep,
             skippable=SKIPPABLE,

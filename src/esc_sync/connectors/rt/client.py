@@ -60,13 +60,12 @@ class RTClient:
     ) -> None:
         secret = profile.token.get_secret_value()
         self.auth = TokenAuth(secret)
-        self.http = HttpClient(
-            base_url=profile.base_url + API,
+        self.http = HttpClient.for_profile(
+            profile,
             auth=self.auth,
-            timeout=profile.timeout,
-            max_retries=profile.max_retries,
             secrets=(secret,),
-            connector=profile.name or "rt",
+            default_name="rt",
+            path=API,
             session=session,
             sleep=sleep,
             skippable=SKIPPABLE,

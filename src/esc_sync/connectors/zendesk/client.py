@@ -39,13 +39,11 @@ class ZendeskClient:
         secret = profile.token.get_secret_value()
         user = f"{profile.email}/token"
         basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
-        self.http = HttpClient(
-            base_url=profile.base_url,
+        self.http = HttpClient.for_profile(
+            profile,
             auth=HTTPBasicAuth(user, secret),
-            timeout=profile.timeout,
-            max_retries=profile.max_retries,
             secrets=(secret, basic),
-            connector=profile.name or "zendesk",
+            default_name="zendesk",
             session=session,
             sleep=sleep,
         )

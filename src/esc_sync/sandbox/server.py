@@ -197,12 +197,16 @@ class Sandbox:
             except Exception:  # never let the ticker die
                 logging.getLogger(__name__).exception("sandbox job ticker failed")
 
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
+    def _stop_ticker(self) -> None:
+        """Stop the job ticker and wait for it."""
         self._stopping.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
             self._ticker = None
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._stop_ticker()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -215,6 +219,7 @@ class Sandbox:
         try:
             self._server.serve_forever()
         finally:
+            self._stop_ticker()  # joined before the interpreter exits, not left to finalization
             self._server.server_close()
 
     def __enter__(self) -> Sandbox:

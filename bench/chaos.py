@@ -1,7 +1,7 @@
 """The long chaos run: `python bench/chaos.py --tickets 5000 --kills 20 [--json]`.
 
 Prints tickets, faults injected, kills, duplicates (must be 0), misses (must be 0) and the API
-calls used. See `esc_sync.chaos` for what is injected.
+calls used. See `tests/chaos.py` for what is injected.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from esc_sync.chaos import run_chaos
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the harness lives with the tests
+
+from tests.chaos import run_chaos  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

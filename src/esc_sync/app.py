@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from esc_sync.clock import Clock, clock_from_env
 from esc_sync.config import Config, load_config
 from esc_sync.connectors import build_connector
 from esc_sync.connectors.base import Connector
@@ -17,11 +16,6 @@ from esc_sync.worker.audit import AuditLog
 from esc_sync.worker.bulk import BulkSettings
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
-
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -65,13 +59,17 @@ def load_policy_for(config: Config) -> Policy:
     return load_policy(config.rules_path, custom_fields=custom)
 
 
-def build_app(config_path: Path | str, clock: Callable[[], datetime] = utc_now) -> App:
-    """Load and validate everything; raise ConfigError/PolicyError before touching a helpdesk."""
+def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
+    """Load and validate everything; raise ConfigError/PolicyError before touching a helpdesk.
+
+    The clock is the system's unless given (or set by `ESC_SYNC_NOW`, see `esc_sync.clock`).
+    """
     config = load_config(config_path)
+    clock = clock if clock is not None else clock_from_env()
     policy = load_policy_for(config)
     store = Store(config.state_path)
     audit = AuditLog(config.audit_path)
-    connectors = [build_connector(p) for p in config.profiles]
+    connectors = [build_connector(p, now=clock) for p in config.profiles]
     worker = Worker(
         policy=policy,
         store=store,

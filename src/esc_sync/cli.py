@@ -77,7 +77,7 @@ def run(
     ] = "127.0.0.1",
 ) -> None:
     """Run the worker: as a daemon, or one cycle with --once."""
-    from esc_sync.app import build_app, utc_now
+    from esc_sync.app import build_app
     from esc_sync.report import print_report, summary_table
     from esc_sync.runview import RunObserver
     from esc_sync.worker.daemon import Daemon
@@ -115,7 +115,7 @@ def run(
                     print_report(out, report)
                 out.print(summary_table(observer.reports, observer.records))
                 if plan_out is not None:
-                    count = observer.write_plan(plan_out, utc_now())
+                    count = observer.write_plan(plan_out, application.worker.clock())
                     out.print(f"plan: {count} tickets written to {plan_out}", highlight=False)
                 return
             daemon = Daemon(
@@ -167,9 +167,12 @@ def sandbox(
     if dialect not in ("zendesk", "freshdesk"):
         err.print(f"[red]error:[/red] --dialect {dialect!r}: use zendesk or freshdesk")
         raise typer.Exit(EXIT_USAGE)
+    from esc_sync.clock import clock_from_env
     from esc_sync.sandbox import serve
 
-    serve(port=port, tickets=tickets, token=token, dialect=dialect)
+    with exits():
+        now = clock_from_env()()  # ESC_SYNC_NOW seeds the sandbox at that hour
+    serve(port=port, tickets=tickets, token=token, dialect=dialect, now=now)
 
 
 @rules_app.command("check")
@@ -248,7 +251,7 @@ def dead_letters(
 
 def _retry_dead_letters(config: Path) -> None:
     """Run every dead-lettered ticket through the worker once; exit 1 if some still fail."""
-    from esc_sync.app import build_app, utc_now
+    from esc_sync.app import build_app
     from esc_sync.worker.deadletters import retry_dead_letters
 
     with exits():
@@ -259,7 +262,9 @@ def _retry_dead_letters(config: Path) -> None:
         try:
             for connector in application.connectors:
                 connector.check_auth()
-            results = retry_dead_letters(application.worker, application.connectors, utc_now())
+            results = retry_dead_letters(
+                application.worker, application.connectors, application.worker.clock()
+            )
         finally:
             application.close()
         if not results:

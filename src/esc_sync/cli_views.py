@@ -7,7 +7,7 @@ as everywhere: 0 ok, 1 validation, 2 usage, 3 helpdesk unreachable or authentica
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from esc_sync.cli import EXIT_INVALID, EXIT_USAGE, ConfigOpt, app, err, exits, out, rules_app
+from esc_sync.clock import clock_from_env
+from esc_sync.errors import ConfigError
 
 plan_app = typer.Typer(
     help="Review plans written by `run --dry-run --plan-out`.", no_args_is_help=True
@@ -26,8 +28,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
+    """The clock's reading (the system's, or `ESC_SYNC_NOW`'s; a bad value is a usage error)."""
+    try:
+        return clock_from_env()()
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
 
 
 def _usage(message: str) -> typer.Exit:
@@ -73,7 +78,7 @@ def rules_explain(
             raise _usage(f"--connector {connector!r}: the config names {', '.join(names)}")
         profile = cfg.profiles[names.index(connector)] if connector else cfg.profiles[0]
         policy = load_policy_for(cfg)
-        helpdesk = build_connector(profile)
+        helpdesk = build_connector(profile, now=clock_from_env())
         # Read-only: an absent store is not created; an existing one is only read.
         store = Store(cfg.state_path) if cfg.state_path.exists() else None
         try:

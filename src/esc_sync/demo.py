@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from esc_sync.app import build_app
+from esc_sync.clock import clock_from_env
 from esc_sync.errors import ConfigError
 from esc_sync.report import print_report
 from esc_sync.sandbox import Sandbox
@@ -101,16 +102,17 @@ def run_demo(
         raise ConfigError(f"{rules}: policy folder not found (run the demo from the repository)")
     token = "demo-" + secrets.token_hex(8)
     os.environ["ESC_SYNC_DEMO_TOKEN"] = token
+    clock = clock_from_env()  # the sandbox and the worker share one clock
     with (
         tempfile.TemporaryDirectory(prefix="esc-sync-demo-") as tmp,
-        Sandbox(port=port, token=token, recent_window=0, dialect=dialect) as box,
+        Sandbox(port=port, token=token, recent_window=0, dialect=dialect, now=clock()) as box,
     ):
         work = Path(tmp)
         config = write_demo_config(work, box.url, rules, dialect)
         console.rule("[bold]1. The sandbox helpdesk")
         vendor = dialect.capitalize()
         console.print(f"{vendor}-compatible sandbox at {box.url}, seeded with realistic tickets.")
-        app = build_app(config)
+        app = build_app(config, clock=box.store.clock.now)
         try:
             connector = app.connectors[0]
             connector.check_auth()

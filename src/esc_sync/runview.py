@@ -99,7 +99,8 @@ class RunObserver:
         if keep_records:
             listeners.append(self.records.append)
         if metrics_port is not None:
-            self.metrics = Metrics()
+            worker_clock = app.worker.clock
+            self.metrics = Metrics(clock=lambda: worker_clock().timestamp())
             self.metrics.register(app.connectors)
             listeners.append(self.metrics.on_record)
             page_listeners.append(self.metrics.on_page)

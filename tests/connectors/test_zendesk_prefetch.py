@@ -14,6 +14,7 @@ from esc_sync.connectors.zendesk import ZendeskConnector, events
 from esc_sync.model import Ticket
 from esc_sync.sandbox import BOT_EMAIL, Sandbox
 from esc_sync.sandbox.faults import Fault
+from tests.frozen import frozen_sandbox, suite_now
 
 TOKEN = "prefetch-token"
 
@@ -21,7 +22,8 @@ TOKEN = "prefetch-token"
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A sandbox with 200 tickets, no recent-window delay and a lifted export budget."""
-    with Sandbox(token=TOKEN, tickets=200, recent_window=0, incremental_limit=1000) as sandbox:
+    options = {"tickets": 200, "recent_window": 0, "incremental_limit": 1000}
+    with frozen_sandbox(token=TOKEN, **options) as sandbox:
         yield sandbox
 
 
@@ -37,7 +39,7 @@ def _connector(box: Sandbox) -> ZendeskConnector:
         groups={"t1": 360000001, "t2": 360000002, "t3": 360000003, "t4": 360000004},
         name="sandbox",
     )
-    return ZendeskConnector(profile, sleep=lambda _s: None)
+    return ZendeskConnector(profile, sleep=lambda _s: None, now=box.store.clock.now)
 
 
 def _feed(connector: ZendeskConnector) -> list[Ticket]:
@@ -81,7 +83,7 @@ def test_tickets_older_than_the_window_are_left_to_the_fallback(box: Sandbox) ->
     window = events.WINDOW
     try:
         assert oldest.created_at is not None
-        events.WINDOW = int(datetime.now(UTC).timestamp() - oldest.created_at.timestamp()) - 3600
+        events.WINDOW = int(suite_now().timestamp() - oldest.created_at.timestamp()) - 3600
         found = connector.prefetch_comments(tickets)
     finally:
         events.WINDOW = window

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import requests
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, frozen_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ FEED = {"zendesk": r"incremental", "freshdesk": r"^/api/v2/tickets$"}
 @pytest.fixture(params=["zendesk", "freshdesk"])
 def box(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """A fresh sandbox on a free port, speaking each dialect in turn."""
-    with Sandbox(
+    with frozen_sandbox(
         port=0, token=TOKEN, recent_window=0, incremental_limit=1000, dialect=request.param
     ) as sandbox:
         yield sandbox
@@ -44,7 +44,7 @@ def config(box: Sandbox, tmp_path: Path) -> Path:
 
 def esc_sync(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a child process."""
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": token}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": token})
     return subprocess.run(
         [sys.executable, "-m", "esc_sync", *args], capture_output=True, text=True, env=env,
         timeout=300, check=False,

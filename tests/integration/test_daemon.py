@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import requests
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, frozen_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ TOKEN = "daemon-token-5b1e"
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A fresh sandbox on a free port."""
-    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+    with frozen_sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
         yield sandbox
 
 
@@ -37,8 +37,8 @@ def api_calls(box: Sandbox, path_part: str) -> int:
 
 def test_daemon_polls_and_stops_cleanly_on_sigterm(box: Sandbox, tmp_path: Path) -> None:
     config = write_demo_config(tmp_path, box.url, RULES)
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "1s",
-           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "1s",
+           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"})
     proc = subprocess.Popen([sys.executable, "-m", "esc_sync", "run", "--config", str(config)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -61,8 +61,8 @@ def test_daemon_polls_and_stops_cleanly_on_sigterm(box: Sandbox, tmp_path: Path)
 
 def test_daemon_logs_a_failure_once_and_the_recovery_once(box: Sandbox, tmp_path: Path) -> None:
     config = write_demo_config(tmp_path, box.url, RULES)
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "1s",
-           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "1s",
+           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"})
     proc = subprocess.Popen([sys.executable, "-m", "esc_sync", "run", "--config", str(config)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

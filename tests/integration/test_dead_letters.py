@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import requests
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, frozen_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -25,13 +25,13 @@ TICKET = 41  # a seeded manager request: its rule escalates it with a briefing n
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A fresh sandbox on a free port."""
-    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+    with frozen_sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
         yield sandbox
 
 
 def esc_sync(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a child process."""
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": TOKEN})
     return subprocess.run(
         [sys.executable, "-m", "esc_sync", *args],
         capture_output=True, text=True, env=env, timeout=300, check=False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
@@ -19,6 +18,7 @@ import requests
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, frozen_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -56,15 +56,15 @@ top = "t4"
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A fresh sandbox on a free port."""
-    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000,
+    with frozen_sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000,
                  account_limit=100000) as sandbox:
         yield sandbox
 
 
 def start_daemon(config: Path) -> subprocess.Popen[str]:
     """`esc-sync run` polling every 2 s, logging JSON."""
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "2s",
-           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "2s",
+           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"})
     return subprocess.Popen([sys.executable, "-m", "esc_sync", "run", "--config", str(config)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -4,7 +4,6 @@ an invalid one is rejected with every problem logged, and the last good policy k
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,7 @@ import requests
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, frozen_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ then.tags = ["esc-broken"]
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A fresh sandbox on a free port."""
-    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+    with frozen_sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
         yield sandbox
 
 
@@ -110,8 +110,8 @@ def test_sighup_reloads_and_an_invalid_policy_keeps_the_last_good(
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     config = write_demo_config(tmp_path, box.url, rules)
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "1s",
-           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_WORKER__POLL_INTERVAL": "1s",
+           "ESC_SYNC_LOG__FORMAT": "json", "ESC_SYNC_LOG__LEVEL": "info"})
     proc = subprocess.Popen([sys.executable, "-m", "esc_sync", "run", "--config", str(config)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     logs = Lines(proc.stderr)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import pytest
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, frozen_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -22,14 +22,14 @@ TOKEN = "SECRET-tok3n-5f9e1c7a"
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A sandbox that accepts the recognisable token."""
-    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+    with frozen_sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
         yield sandbox
 
 
 def test_a_full_cycle_leaves_the_token_nowhere(box: Sandbox, tmp_path: Path) -> None:
     config = write_demo_config(tmp_path, box.url, RULES)
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_LOG__FORMAT": "json",
-           "ESC_SYNC_LOG__LEVEL": "debug"}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": TOKEN, "ESC_SYNC_LOG__FORMAT": "json",
+           "ESC_SYNC_LOG__LEVEL": "debug"})
     outputs = []
     for args in (["--dry-run"], [], ["--help"]):
         done = subprocess.run(

@@ -109,3 +109,18 @@ def test_adding_is_monotonic(start: datetime, a: timedelta, b: timedelta) -> Non
     low, high = sorted((a, b))
     assert CAL.add(start, low) <= CAL.add(start, high)
     assert CAL.add(start, low) <= CAL.add(start + timedelta(hours=1), low)
+
+
+def test_subtracting_steps_back_over_the_weekend() -> None:
+    assert CAL.subtract(ny(2026, 3, 16, 9, 30), timedelta(hours=1)) == ny(2026, 3, 13, 16, 30)
+    assert CAL.subtract(ny(2026, 3, 16, 9, 30), timedelta(minutes=30)) == ny(2026, 3, 16, 9, 0)
+    assert CAL.subtract(ny(2026, 11, 27, 10, 0), timedelta(hours=2)) == ny(2026, 11, 25, 16, 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(instants, spans)
+def test_subtracting_undoes_adding(start: datetime, span: timedelta) -> None:
+    end = CAL.add(start, span)
+    back = CAL.subtract(end, span)
+    assert back <= end and CAL.between(back, end) == span
+    assert CAL.between(start, back) == timedelta(0)  # no business time lies between

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from esc_sync.clock import NOW_VARIABLE
 from tests.rt.rtlive import QUEUE_TIER, REPO, Rt, Seeded
 from tests.rt.scenarios import Scenario
 
@@ -42,7 +43,8 @@ def esc_sync(*args: str, rt: Rt, timeout: float = 600) -> subprocess.CompletedPr
 
 
 def cli_env(rt: Rt) -> dict[str, str]:
-    return {**os.environ, "ESC_SYNC_RT_TOKEN": rt.token, "NO_COLOR": "1", "COLUMNS": "200"}
+    return {**os.environ, "ESC_SYNC_RT_TOKEN": rt.token, "NO_COLOR": "1", "COLUMNS": "200",
+            NOW_VARIABLE: rt.server_now().isoformat()}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,17 @@ class Rt:
         if response.status_code != 200:
             return f"{self.url}/REST/2.0/rt answered {response.status_code}"
         return None
+
+    def server_now(self) -> datetime:
+        """RT's own clock (its `Date` header): the seed and the worker count from it, so the
+        suite agrees with RT even when this process runs under libfaketime."""
+        response = requests.get(
+            f"{self.url}/REST/2.0/rt", headers={"Authorization": f"token {self.token}"}, timeout=10
+        )
+        stamp = response.headers.get("Date")
+        if not stamp:
+            return datetime.now(UTC)
+        return parsedate_to_datetime(stamp).astimezone(UTC)
 
     @property
     def root(self) -> requests.Session:
@@ -185,7 +197,7 @@ def seed(rt: Rt, scenarios: tuple[Scenario, ...], now: datetime | None = None) -
     """Create the scenarios through REST 2 (as root), then give every ticket its past with SQL:
     creation and transaction times within the last three days, and the right author (the
     requester for the description and customer messages, the tier's agent for the rest)."""
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    now = (now or rt.server_now()).replace(microsecond=0)
     known = rt.user_ids()
     for key in sorted({s.requester for s in scenarios}):
         if CUSTOMERS[key].email not in known:

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from esc_sync.sandbox import BOT_EMAIL, Sandbox
+from tests.frozen import frozen_sandbox
 
 TOKEN = "test-token"
 
@@ -54,7 +55,7 @@ def open_ids(box: Sandbox) -> list[int]:
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A fresh sandbox with the recent window off and generous limits."""
-    with Sandbox(token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+    with frozen_sandbox(token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
         yield sandbox
 
 

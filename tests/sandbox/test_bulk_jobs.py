@@ -19,6 +19,7 @@ from esc_sync.errors import TransientError
 from esc_sync.model import TaskCreate, TicketUpdate
 from esc_sync.sandbox import BOT_EMAIL, Sandbox
 from esc_sync.sandbox.writes import parse_time
+from tests.frozen import frozen_sandbox
 from tests.sandbox.conftest import TOKEN, Client, open_ids
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "zendesk"
@@ -458,7 +459,7 @@ def test_bad_job_fault_bodies_are_refused(client: Client) -> None:
 
 
 def test_the_freshdesk_dialect_has_no_job_hooks() -> None:
-    with Sandbox(token=TOKEN, dialect="freshdesk") as box:
+    with frozen_sandbox(token=TOKEN, dialect="freshdesk") as box:
         assert Client(box).admin("GET", "jobs").status_code == 404
 
 

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from esc_sync.sandbox import Sandbox
+from tests.frozen import frozen_sandbox
 from tests.sandbox.conftest import TOKEN, Client, open_ids
 
 EXPORT = "incremental/tickets/cursor.json"
@@ -20,7 +21,7 @@ def arm(client: Client, **fault: object) -> None:
 
 
 def test_incremental_limit_answers_429_with_retry_after() -> None:
-    with Sandbox(token=TOKEN, recent_window=0, incremental_limit=2) as box:
+    with frozen_sandbox(token=TOKEN, recent_window=0, incremental_limit=2) as box:
         client = Client(box)
         answers = [client.get(EXPORT, params={"start_time": 0}) for _ in range(3)]
         other = client.get("users/me.json")
@@ -35,7 +36,7 @@ def test_incremental_limit_answers_429_with_retry_after() -> None:
 
 
 def test_account_limit_answers_429_for_any_endpoint() -> None:
-    with Sandbox(token=TOKEN, account_limit=3) as box:
+    with frozen_sandbox(token=TOKEN, account_limit=3) as box:
         client = Client(box)
         answers = [client.get("tickets/1.json") for _ in range(4)]
 
@@ -46,7 +47,7 @@ def test_account_limit_answers_429_for_any_endpoint() -> None:
 
 
 def test_refused_authentication_does_not_spend_the_budget() -> None:
-    with Sandbox(token=TOKEN, account_limit=1) as box:
+    with frozen_sandbox(token=TOKEN, account_limit=1) as box:
         for _ in range(3):
             requests.get(f"{box.url}/api/v2/users/me.json", timeout=10)
         assert Client(box).get("users/me.json").status_code == 200

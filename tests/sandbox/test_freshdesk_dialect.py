@@ -12,6 +12,7 @@ import requests
 from esc_sync.sandbox import Sandbox
 from esc_sync.sandbox.freshdesk_render import STATUS_CODE
 from esc_sync.sandbox.render import iso
+from tests.frozen import frozen_sandbox
 
 KEY = "fd-test-key"
 
@@ -19,7 +20,7 @@ KEY = "fd-test-key"
 @pytest.fixture()
 def fd() -> Iterator[Sandbox]:
     """A Freshdesk-speaking sandbox."""
-    with Sandbox(token=KEY, recent_window=0, dialect="freshdesk") as box:
+    with frozen_sandbox(token=KEY, recent_window=0, dialect="freshdesk") as box:
         yield box
 
 
@@ -114,7 +115,7 @@ def test_statuses_and_conversations_match_the_seed(fd: Sandbox) -> None:
 
 
 def test_the_minute_budget_answers_429_with_retry_after() -> None:
-    with Sandbox(token=KEY, dialect="freshdesk", account_limit=3) as box:
+    with frozen_sandbox(token=KEY, dialect="freshdesk", account_limit=3) as box:
         statuses = [call(box, "GET", "agents/me").status_code for _ in range(4)]
         limited = call(box, "GET", "agents/me")
     assert statuses[:3] == [200, 200, 200] and limited.status_code == 429

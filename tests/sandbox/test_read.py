@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from esc_sync.sandbox import BOT_EMAIL, Sandbox
+from tests.frozen import frozen_sandbox, suite_now
 from tests.sandbox.conftest import TOKEN, Client, open_ids
 
 FIXTURES = Path("/work/shared/fixtures")
@@ -116,7 +117,7 @@ def test_changes_in_the_same_second_are_not_missed(client: Client, box: Sandbox)
 
 
 def test_recent_window_hides_fresh_changes_until_they_age() -> None:
-    with Sandbox(token=TOKEN, recent_window=2, incremental_limit=1000) as box:
+    with frozen_sandbox(token=TOKEN, recent_window=2, incremental_limit=1000) as box:
         client = Client(box)
         _, cursor = export_all(client)
         target = open_ids(box)[0]
@@ -132,13 +133,12 @@ def test_recent_window_hides_fresh_changes_until_they_age() -> None:
 
 
 def test_start_time_in_the_future_and_bad_cursors_are_refused(client: Client) -> None:
-    future = client.get(
-        "incremental/tickets/cursor.json", params={"start_time": int(time.time()) + 3600}
-    )
+    now = int(suite_now().timestamp())
+    future = client.get("incremental/tickets/cursor.json", params={"start_time": now + 3600})
     bad = client.get("incremental/tickets/cursor.json", params={"cursor": "bm90IGEgY3Vyc29y"})
     neither = client.get("incremental/tickets/cursor.json")
     past = client.get(
-        "incremental/tickets/cursor.json", params={"start_time": int(time.time()) - 10}
+        "incremental/tickets/cursor.json", params={"start_time": now - 10}
     )
 
     assert future.status_code == 422 and future.json()["error"] == "InvalidValue"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import requests
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, frozen_sandbox
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 TOKEN = "views-token-4c1d"
@@ -22,7 +22,7 @@ TOKEN = "views-token-4c1d"
 @pytest.fixture()
 def box() -> Iterator[Sandbox]:
     """A fresh sandbox on a free port."""
-    with Sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
+    with frozen_sandbox(port=0, token=TOKEN, recent_window=0, incremental_limit=1000) as sandbox:
         yield sandbox
 
 
@@ -36,7 +36,7 @@ def esc_sync(
     *args: str, token: str = TOKEN, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a child process, as an admin would."""
-    env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": token}
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": token})
     return subprocess.run(
         [sys.executable, "-m", "esc_sync", *args],
         capture_output=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -17,6 +16,7 @@ import requests
 
 from esc_sync.metrics import Metrics
 from esc_sync.sandbox import Sandbox
+from tests.frozen import child_env, suite_now
 from tests.views.conftest import TOKEN
 
 
@@ -70,7 +70,7 @@ def daemon(box: Sandbox, config: Path) -> Iterator[tuple[str, subprocess.Popen[s
             "--metrics-port",
             str(port),
         ],
-        env={**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN},
+        env=child_env({"ESC_SYNC_DEMO_TOKEN": TOKEN}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -102,7 +102,7 @@ def test_counters_move_with_a_cycle(
     assert sample(first, "esc_sync_escalations_total", rule="manager-request", tier="t2") >= 1
     assert sample(first, "esc_sync_writes_total", kind="ticket_update", outcome="applied") >= 29
     assert sample(first, "esc_sync_api_calls_total", connector="sandbox") > 0
-    assert sample(first, "esc_sync_last_success_timestamp_seconds") > time.time() - 120
+    assert sample(first, "esc_sync_last_success_timestamp_seconds") > suite_now().timestamp() - 120
     for name in (
         "esc_sync_bookmark_lag_seconds",
         "esc_sync_due_index_size",

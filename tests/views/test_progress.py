@@ -37,7 +37,7 @@ def test_without_a_terminal_progress_is_logged_every_interval() -> None:
     feed = ObservedConnector(FeedOnly(), [display.on_page])  # type: ignore[arg-type]
 
     with capture_logs() as logs, display:
-        for page in feed.iter_changes(None, datetime.now(UTC)):
+        for page in feed.iter_changes(None, datetime(2026, 3, 4, tzinfo=UTC)):
             for _ in page.tickets:
                 now[0] += 4
                 display.on_record({"outcome": "no-change"})
@@ -69,7 +69,7 @@ def test_on_a_terminal_a_bar_counts_decided_tickets() -> None:
     feed = ObservedConnector(FeedOnly(), [display.on_page])  # type: ignore[arg-type]
 
     with display:
-        for page in feed.iter_changes(None, datetime.now(UTC)):
+        for page in feed.iter_changes(None, datetime(2026, 3, 4, tzinfo=UTC)):
             for _ in page.tickets:
                 display.on_record({})
         assert display._bar is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import requests
 
@@ -16,12 +17,16 @@ def build_connector(
     profile: ConnectorProfile,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] | None = None,
 ) -> Connector:
-    """The connector for a profile's helpdesk type."""
+    """The connector for a profile's helpdesk type (`now`: the worker's clock, by default the
+    system's; only Zendesk's comment export reads it, to bound its scan)."""
     if profile.type == "zendesk":
         from esc_sync.connectors.zendesk import ZendeskConnector
 
-        return ZendeskConnector(profile, session=session, sleep=sleep)
+        if now is None:
+            return ZendeskConnector(profile, session=session, sleep=sleep)
+        return ZendeskConnector(profile, session=session, sleep=sleep, now=now)
     if profile.type == "freshdesk":
         from esc_sync.connectors.freshdesk import FreshdeskConnector
 

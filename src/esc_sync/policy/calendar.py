@@ -100,6 +100,25 @@ class BusinessCalendar:
             remaining -= available
         raise NeverOpen(f"calendar {self.name!r}: no business hours within {SEARCH_DAYS} days")
 
+    def subtract(self, end: datetime, delta: timedelta) -> datetime:
+        """The latest instant `delta` of business time before `end` (the inverse of `add`)."""
+        if delta <= timedelta(0):
+            return end
+        remaining = delta
+        day = end.astimezone(self.zone).date() + timedelta(days=1)
+        for offset in range(SEARCH_DAYS):
+            span = self.opening(day - timedelta(days=offset))
+            if span is None:
+                continue
+            finish = min(span[1], end)
+            if finish <= span[0]:
+                continue
+            available = finish - span[0]
+            if remaining <= available:
+                return finish - remaining
+            remaining -= available
+        raise NeverOpen(f"calendar {self.name!r}: no business hours within {SEARCH_DAYS} days")
+
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time elapsed from `start` to `end` (zero when end is not after start)."""
         if end <= start:

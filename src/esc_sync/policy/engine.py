@@ -96,6 +96,27 @@ class Policy:
             return start + parse_duration(duration)
         return clock.add(start, clock.span(duration))
 
+    def reminder_at(
+        self, tier_id: str, entered_at: datetime, due: datetime, lead: str
+    ) -> datetime | None:
+        """When the reminder `lead` before a deadline falls, counted as the deadline is (in
+        business time on the tier's calendar); None unless that lies after the tier entry."""
+        clock = self.clock_for(tier_id)
+        if clock is None:
+            delta = parse_duration(lead)
+            return due - delta if due - entered_at > delta else None
+        delta = clock.span(lead)
+        if clock.between(entered_at, due) <= delta:
+            return None
+        return clock.subtract(due, delta)
+
+    def time_left(self, tier_id: str, now: datetime, due: datetime) -> timedelta:
+        """Time until a deadline, counted as the deadline is (business time when it has one)."""
+        clock = self.clock_for(tier_id)
+        if clock is None:
+            return max(due - now, timedelta(0))
+        return clock.between(now, due)
+
     def deadlines(self, tier_id: str, entered_at: datetime) -> Deadlines:
         """Response and resolution deadlines of entering a tier at `entered_at`."""
         key = (tier_id, entered_at)

@@ -4,7 +4,8 @@ A case file is `rules/tests/*.toml` holding `[[cases]]`, each with `name`, `now`
 (fields of the ticket model), optional `history` (`fired`: rules already fired this episode;
 `surge`: per surge rule, the `created_at` of the other matching tickets) and `expect`
 (`rules`, `tier` ("none": stays where it is), `tags`, `priority`, `deadlines` {respond_by,
-resolve_by}, `tasks` [{title, due}] or a count). Only what `expect` names is compared.
+resolve_by}, `tasks` [{title, due}] or a count, `reminders`: the instants of the ladder's
+reminders for the tier entered, earliest first). Only what `expect` names is compared.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Expect(_Strict):
     priority: str | None = None
     deadlines: dict[str, datetime] | None = None
     tasks: list[dict[str, Any]] | int | None = None
+    reminders: list[datetime] | None = None
 
 
 class History(_Strict):
@@ -113,7 +115,27 @@ def check_case(policy: Policy, case: Case) -> list[str]:
     }
     ctx = EvalContext(fired=frozenset(case.history.fired), surge_times=surge)
     decision = policy.evaluate(ticket, case.now, ctx)
-    return _compare(case.expect, decision)
+    diff = _compare(case.expect, decision)
+    if case.expect.reminders is not None:
+        want = case.expect.reminders
+        zone = want[0].tzinfo if want else None
+        have = [at.astimezone(zone).isoformat() for at in reminders(policy, decision, case.now)]
+        if [w.isoformat() for w in want] != have:
+            diff.append(f"reminders: expected {[w.isoformat() for w in want]!r}, got {have!r}")
+    return diff
+
+
+def reminders(policy: Policy, decision: Decision, now: datetime) -> list[datetime]:
+    """When the ladder's reminders for the tier a decision enters fall, earliest first."""
+    if decision.target_tier is None or decision.deadlines is None:
+        return []
+    found = []
+    for due in (decision.deadlines.respond_by, decision.deadlines.resolve_by):
+        for lead in policy.ladder.remind_before:
+            at = policy.reminder_at(decision.target_tier, now, due, lead)
+            if at is not None:
+                found.append(at)
+    return sorted(found)
 
 
 def _compare(expect: Expect, got: Decision) -> list[str]:

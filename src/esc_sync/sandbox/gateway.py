@@ -7,7 +7,6 @@ import binascii
 import logging
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from esc_sync.sandbox.api import Context, normalise, route
@@ -78,7 +77,7 @@ class Gateway:
             "params": dict(req.query),
             "status": None if reply.drop_after is not None else reply.status,
             "fault": fault.kind if fault else None,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": self.store.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
         self.store.log(entry)
         return reply

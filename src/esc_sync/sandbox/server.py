@@ -236,9 +236,11 @@ class Sandbox:
         self.stop()
 
 
-def serve(port: int, tickets: int, token: str, dialect: str = "zendesk") -> None:
+def serve(
+    port: int, tickets: int, token: str, dialect: str = "zendesk", now: datetime | None = None
+) -> None:
     """`esc-sync sandbox`: print where the sandbox listens and serve until Ctrl-C."""
-    sandbox = Sandbox(port=port, tickets=tickets, token=token, dialect=dialect)
+    sandbox = Sandbox(port=port, tickets=tickets, token=token, dialect=dialect, now=now)
     print(
         f"Sandbox helpdesk ({DIALECTS[dialect]} API) at {sandbox.url} with "
         f"{len(sandbox.store.tickets)} "

@@ -126,6 +126,11 @@ class Clockwork:
         ledger = self.worker.store.ledger(name, ticket.id, entry.episode)
         done = {k for k, e in ledger.items() if e.state == "done"}
         due = [s for s in pending_steps(self.worker.policy, entry, done) if s.at <= now]
+        moot = _moot_reminders(due, now)
+        if moot and not report.dry_run:
+            for step, why in moot.items():
+                self.worker.store.record_done(name, ticket.id, entry.episode, step.key, now, why)
+        due = [s for s in due if s not in moot]
         if not due:
             return
         for _attempt in range(MAX_CONFLICT_RETRIES + 1):
@@ -266,11 +271,6 @@ class Clockwork:
             done,
             f"moved to {self.worker.policy.tier(target).name}",
         )
-        moot = [s for s in due if s is not move and s.kind == "remind"]
-        for step in moot:  # a reminder for a deadline already missed says nothing new
-            self.worker.store.record_done(
-                connector.name, ticket.id, entry.episode, step.key, now, {"superseded_by": move.key}
-            )
         return (
             plan,
             [
@@ -286,3 +286,18 @@ class Clockwork:
             ],
             target,
         )
+
+
+def _moot_reminders(due: list[LadderStep], now: datetime) -> dict[LadderStep, dict[str, str]]:
+    """Due reminders that would say nothing: their deadline has passed (a worker that was down
+    past it), or a move up is due with them. Each with the reason the ledger keeps."""
+    move = next((s for s in due if s.kind == "missed"), None)
+    moot: dict[LadderStep, dict[str, str]] = {}
+    for step in due:
+        if step.kind != "remind":
+            continue
+        if move is not None:
+            moot[step] = {"superseded_by": move.key}
+        elif step.deadline_at <= now:
+            moot[step] = {"moot": "deadline passed"}
+    return moot

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from esc_sync.durations import format_duration, parse_duration
+from esc_sync.durations import format_duration
 from esc_sync.model import MARKER_PREFIX
 from esc_sync.policy import Policy
 from esc_sync.state.sqlite import TierEntry
@@ -28,6 +28,7 @@ class LadderStep:
     at: datetime
     key: str  # ledger key: once per level per episode
     marker: str
+    deadline_at: datetime  # the deadline itself (a move is due at it)
     offset: str | None = None  # reminders: how long before the deadline
     to_tier: str | None = None  # moves: the next tier
 
@@ -55,11 +56,15 @@ def pending_steps(policy: Policy, entry: TierEntry, done: set[str]) -> list[Ladd
         if deadline == "resolution" and entry.paused_since is not None:
             continue  # the clock is stopped while the ticket waits on the customer
         for offset in policy.ladder.remind_before:
-            at = due - parse_duration(offset)
             key = f"remind:{entry.tier}:{deadline}:{offset}"
-            if at >= entry.entered_at and key not in done:
+            if key in done:
+                continue
+            # A reminder due at (or before) the tier entry would arrive with the briefing and
+            # tell nobody anything; its moment is counted as the deadline is.
+            at = policy.reminder_at(entry.tier, entry.entered_at, due, offset)
+            if at is not None:
                 marker = f"{MARKER_PREFIX}remind-{deadline}-{offset}:{entry.tier}:{ep}"
-                steps.append(LadderStep("remind", deadline, at, key, marker, offset=offset))
+                steps.append(LadderStep("remind", deadline, at, key, marker, due, offset=offset))
         choice = (
             policy.ladder.on_missed_response
             if deadline == "response"
@@ -69,7 +74,7 @@ def pending_steps(policy: Policy, entry: TierEntry, done: set[str]) -> list[Ladd
         key = f"ladder:{entry.tier}:{deadline}"
         if upper is not None and key not in done:
             marker = f"{MARKER_PREFIX}missed-{deadline}:{upper}:{ep}"
-            steps.append(LadderStep("missed", deadline, due, key, marker, to_tier=upper))
+            steps.append(LadderStep("missed", deadline, due, key, marker, due, to_tier=upper))
     return sorted(steps, key=lambda s: (s.at, s.kind != "missed"))
 
 
@@ -78,9 +83,14 @@ def reminder_note(policy: Policy, entry: TierEntry, steps: list[LadderStep], now
     tier = policy.tier(entry.tier)
     lines = [f"**Reminder from esc-sync** ({tier.name}, {tier.id})", ""]
     for step in steps:
-        due = entry.respond_by if step.deadline == "response" else entry.resolve_by
-        left = format_duration(max(due - now, timedelta(0)))
-        lines.append(f"- The {step.deadline} deadline is {iso(due)} (in {left}).")
+        due = step.deadline_at
+        wall = max(due - now, timedelta(0))
+        business = policy.time_left(entry.tier, now, due)
+        left = f"{format_duration(business)} left"
+        if business != wall:
+            left = f"{format_duration(business)} of business hours left"
+            left += f" ({format_duration(wall)} from now)"
+        lines.append(f"- The {step.deadline} deadline is {iso(due)}: {left}.")
     lines += ["", " ".join(s.marker for s in steps)]
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from typing import Any, Literal
 import requests
 import structlog
 
+from esc_sync.clock import system_now
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import (
     JobItem,
@@ -88,8 +89,10 @@ class ZendeskConnector:
         profile: ConnectorProfile,
         session: requests.Session | None = None,
         sleep: Sleep = time.sleep,
+        now: Callable[[], datetime] = system_now,
     ) -> None:
         self.name = profile.name or "zendesk"
+        self._now = now
         self.profile = profile
         self.client = ZendeskClient(profile, session=session, sleep=sleep)
         self.calls: Counter[str] = self.client.calls  # requests made, by "METHOD /path-template"
@@ -189,6 +192,7 @@ class ZendeskConnector:
             tickets,
             bot_user_id=self._bot_user(),
             users=self._roles,
+            clock=lambda: self._now().timestamp(),
             scan=self._scan,
         )
 

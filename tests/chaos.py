@@ -17,11 +17,13 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from esc_sync.clock import NOW_VARIABLE
 from esc_sync.sandbox import Sandbox
 
 TOKEN = "chaos-token-4c1d"
@@ -108,6 +110,7 @@ def run_chaos(
     seed: int = 11,
     page_size: int = 1000,
     max_clean_tries: int = 15,
+    now: datetime | None = None,
 ) -> ChaosResult:
     """One chaos run in `work` against a fresh sandbox; the figures and any violation."""
     rng = random.Random(seed)
@@ -120,6 +123,7 @@ def run_chaos(
         recent_window=0,
         incremental_limit=100000,
         account_limit=1000000,
+        now=now,
     ) as box:
         (work / "sandbox.toml").write_text(PROFILE.format(url=box.url, page_size=page_size))
         config = work / "config.toml"
@@ -133,7 +137,7 @@ def run_chaos(
         for fault in FAULTS:
             _post(box, "/__sandbox/faults", {**fault, "count": 10**6})
         for _ in range(kills):
-            proc = _worker(config)
+            proc = _worker(box, config)
             time.sleep(rng.uniform(0.3, 3.0))
             result.runs += 1
             if proc.poll() is None:
@@ -143,13 +147,13 @@ def run_chaos(
         # the faults stay armed: restarts go on until one cycle completes despite them
         for _ in range(max_clean_tries):
             result.runs += 1
-            proc = _worker(config)
+            proc = _worker(box, config)
             if proc.wait(timeout=900) == 0:
                 break
         result.faults_injected = sum(1 for r in _log(box) if r.get("fault"))
         requests.delete(f"{box.url}/__sandbox/faults", timeout=30)
         result.runs += 1
-        _worker(config).wait(timeout=900)  # a last, quiet cycle: it must find nothing to do
+        _worker(box, config).wait(timeout=900)  # a last, quiet cycle: it must find nothing to do
         result.api_calls = sum(1 for r in _log(box) if not r["path"].startswith("/__sandbox"))
         _check(box, expected, result)
     result.seconds = round(time.monotonic() - started, 1)
@@ -167,9 +171,10 @@ def _log(box: Sandbox) -> list[dict[str, Any]]:
     return got
 
 
-def _worker(config: Path) -> subprocess.Popen[bytes]:
-    """`esc-sync run --once` as its own process."""
-    env = {**os.environ, "ESC_SYNC_CHAOS_TOKEN": TOKEN}
+def _worker(box: Sandbox, config: Path) -> subprocess.Popen[bytes]:
+    """`esc-sync run --once` as its own process, on the sandbox's clock."""
+    stamp = box.store.clock.now().isoformat()
+    env = {**os.environ, "ESC_SYNC_CHAOS_TOKEN": TOKEN, NOW_VARIABLE: stamp}
     return subprocess.Popen(
         [sys.executable, "-m", "esc_sync", "run", "--config", str(config), "--once"],
         env=env,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from esc_sync.apply.bulk import BulkSettings
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.clock import Clock, clock_from_env
 from esc_sync.config import Config, load_config
 from esc_sync.connectors import build_connector
@@ -12,8 +14,6 @@ from esc_sync.connectors.base import Connector
 from esc_sync.durations import parse_duration
 from esc_sync.policy import Policy, load_policy
 from esc_sync.state.sqlite import Store
-from esc_sync.worker.audit import AuditLog
-from esc_sync.worker.bulk import BulkSettings
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
 

@@ -7,25 +7,27 @@ decision and plan come from the same policy and planner the worker uses.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+from esc_sync.apply.recorder import plan_summary
 from esc_sync.connectors.base import Connector
 from esc_sync.durations import format_duration
-from esc_sync.model import MARKER_PREFIX, Decision, Plan, Ticket
+from esc_sync.model import Decision, Plan, Ticket
+from esc_sync.plan.ticket import evaluation_context, plan_ticket
+from esc_sync.plan.writes import iso
 from esc_sync.policy import EvalContext, Policy
 from esc_sync.policy.compile import CompiledRule
 from esc_sync.policy.engine import surge_count
 from esc_sync.policy.trace import Trace, trace
+from esc_sync.state.facts import gather_facts, with_requester_history
+from esc_sync.state.protocol import FactSource
 from esc_sync.state.sqlite import Store
-from esc_sync.worker.audit import plan_summary
-from esc_sync.worker.planner import History, build_plan, iso
 
 RESULT_STYLE = {"true": "green", "false": "red", "unknown": "yellow"}
 TEXT_LIMIT = 90
@@ -63,82 +65,27 @@ def parse_at(text: str | None, clock_now: datetime) -> datetime:
 
 
 def explain_ticket(
-    policy: Policy, connector: Connector, store: Store | None, ticket_id: int, now: datetime
+    policy: Policy, connector: Connector, store: FactSource | None, ticket_id: int, now: datetime
 ) -> Explanation:
-    """Read one ticket and evaluate every rule on it, the way the worker would at `now`."""
+    """Read one ticket and plan it exactly as the worker would at `now` (same facts, same
+    planner), with every rule's trace."""
     name = connector.name
     ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
-    ticket = _with_history(store, name, ticket, now)
-    episode = store.episode(name, ticket.id) if store is not None else 1
-    ledger = store.ledger(name, ticket.id, episode) if store is not None else {}
-    fired = {k[5:] for k, e in ledger.items() if k.startswith("rule:") and e.state == "done"}
-    fired |= _fired_from_markers(ticket, episode)
-    ctx = EvalContext(
-        fired=frozenset(fired), surge_times=_surge_times(policy, store, name, ticket, now)
-    )
-    decision = policy.evaluate(ticket, now, ctx)
-    done = {k for k, e in ledger.items() if e.state == "done"} | {f"rule:{r}" for r in fired}
-    history = History()
-    if decision.matches and ticket.requester.id is not None and store is not None:
-        history = History(
-            prior_tickets=max((ticket.requester.tickets_90d or 1) - 1, 0),
-            recent_tickets=tuple(store.recent_tickets(name, ticket.requester.id, ticket.id)),
-        )
-    plan = build_plan(
-        connector=name,
-        profile=connector.profile,
-        policy=policy,
-        ticket=ticket,
-        decision=decision,
-        episode=episode,
-        done_keys=done,
-        history=history,
-    )
+    if store is not None:
+        ticket = with_requester_history(store, name, ticket, now)
+        facts = gather_facts(store, policy, name, ticket, now)
+    else:  # no state store yet: nothing fired, no neighbours recorded
+        empty = Store(":memory:")
+        try:
+            facts = gather_facts(empty, policy, name, ticket, now)
+        finally:
+            empty.close()
+    tplan = plan_ticket(policy, connector.profile, name, ticket, facts, now)
+    decision = tplan.decision
+    assert decision is not None
+    ctx = evaluation_context(ticket, facts)
     outcomes = [_outcome(rule, ticket, now, decision, ctx) for rule in policy.rules]
-    return Explanation(name, ticket, now, episode, outcomes, decision, plan)
-
-
-def _with_history(store: Store | None, name: str, ticket: Ticket, now: datetime) -> Ticket:
-    """The requester's recent ticket counts from the mirror (unknown without a state store)."""
-    rid = ticket.requester.id
-    if store is None or rid is None:
-        return ticket
-    requester = dataclasses.replace(
-        ticket.requester,
-        tickets_30d=store.requester_tickets(name, rid, now - timedelta(days=30)),
-        tickets_90d=store.requester_tickets(name, rid, now - timedelta(days=90)),
-    )
-    return dataclasses.replace(ticket, requester=requester)
-
-
-def _fired_from_markers(ticket: Ticket, episode: int) -> set[str]:
-    """Rules whose marker for this episode is already in the ticket's notes."""
-    fired = set()
-    for mark in ticket.markers():
-        parts = mark[len(MARKER_PREFIX) :].split(":")
-        if len(parts) == 3 and parts[2] == f"ep{episode}":
-            fired.add(parts[0])
-    return fired
-
-
-def _surge_times(
-    policy: Policy, store: Store | None, name: str, ticket: Ticket, now: datetime
-) -> dict[str, list[datetime]]:
-    """Creation times of every ticket matching each surge rule near this one (this one too)."""
-    if ticket.created_at is None:
-        return {}
-    times: dict[str, list[datetime]] = {}
-    candidates = set(policy.surge_candidates(ticket, now))
-    for rule_id, within in policy.surge_windows().items():
-        if rule_id not in candidates:
-            continue
-        hits = []
-        if store is not None:
-            start, end = ticket.created_at - within, ticket.created_at + within
-            hits = store.surge_hits(name, rule_id, start, end)
-        found = [at for tid, at in hits if tid != ticket.id] + [ticket.created_at]
-        times[rule_id] = sorted(found)
-    return times
+    return Explanation(name, ticket, now, facts.episode, outcomes, decision, tplan.plan)
 
 
 def _outcome(

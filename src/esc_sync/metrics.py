@@ -19,8 +19,8 @@ import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector, Page
-from esc_sync.worker.results import CycleReport
 
 NS = "esc_sync"
 

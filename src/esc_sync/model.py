@@ -247,3 +247,45 @@ COMMENT_FIELDS = frozenset(
         "last_customer_reply_at",
     }
 )
+
+
+# -- what the state store records, as the planner reads it -------------------------------------
+
+Intent = tuple[str, dict[str, Any]]  # a ledger key and its detail
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One recorded effect (or the intent to make it)."""
+
+    connector: str
+    ticket_id: int
+    episode: int
+    key: str
+    state: str
+    detail: dict[str, Any]
+
+
+@dataclass(slots=True)
+class TierEntry:
+    """A tier the worker moved a ticket into, with its deadlines and what happened since."""
+
+    connector: str
+    ticket_id: int
+    episode: int
+    tier: str
+    entered_at: datetime
+    respond_by: datetime
+    resolve_by: datetime
+    responded_at: datetime | None = None
+    paused_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TierMove:
+    """Entering a tier: when, and the deadlines it sets."""
+
+    tier: str
+    at: datetime
+    respond_by: datetime
+    resolve_by: datetime

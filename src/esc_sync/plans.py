@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from esc_sync.errors import ConfigError
-from esc_sync.worker.planner import iso
+from esc_sync.plan.writes import iso
 
 PLAN_FORMAT = "esc-sync-plan/1"
 

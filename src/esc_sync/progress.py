@@ -17,10 +17,10 @@ import structlog
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import Connector, Page
 from esc_sync.model import TaskCreate, Ticket, TicketUpdate
-from esc_sync.worker.audit import AuditLog
 
 log = structlog.get_logger("esc_sync.progress")
 

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from esc_sync.worker.results import CycleReport
+from esc_sync.apply.results import CycleReport
 
 
 def _short(ts: str | None) -> str:

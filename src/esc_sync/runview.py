@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from esc_sync.app import App
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector
 from esc_sync.durations import parse_duration
 from esc_sync.metrics import Metrics, MetricsServer
@@ -26,7 +27,6 @@ from esc_sync.progress import (
     ProgressDisplay,
     RecordListener,
 )
-from esc_sync.worker.results import CycleReport
 
 
 def health_bound(app: App) -> float:

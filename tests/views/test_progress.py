@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from esc_sync.connectors.base import Page
 from esc_sync.model import Ticket
 from esc_sync.progress import AuditTee, ObservedConnector, ProgressDisplay
-from esc_sync.worker.audit import AuditLog
+from esc_sync.apply.recorder import AuditLog
 
 
 class FeedOnly:

@@ -8,7 +8,7 @@ from html import escape
 from esc_sync.durations import format_duration
 from esc_sync.htmlreport import svg
 from esc_sync.htmlreport.data import DeadlineTally, OpenTicket, ReportData
-from esc_sync.worker.planner import iso
+from esc_sync.plan.writes import iso
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 960px; color: #0f172a;

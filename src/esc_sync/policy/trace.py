@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from esc_sync.model import Ticket
 
-if TYPE_CHECKING:
-    from esc_sync.policy.compile import Node
-
 Tri = bool | None
+
+
+class Node(Protocol):
+    """A compiled condition, as traces read it (`esc_sync.policy.compile` has them)."""
+
+    def test(self, ticket: Ticket, now: datetime) -> Tri: ...
 
 
 @dataclass(frozen=True, slots=True)

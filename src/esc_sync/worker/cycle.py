@@ -1,8 +1,9 @@
-"""One cycle: read a page -> mirror -> evaluate -> plan -> apply (or record) -> bookmark.
+"""One cycle: read pages -> mirror -> plan (`esc_sync.plan`) -> apply (`esc_sync.apply`) ->
+bookmark. Orchestration only: which tickets, in which batches, and when the bookmark moves.
 
-The bookmark moves only after every ticket of a page is evaluated and applied. Live writes are
-announced in the ledger before they are sent and recorded after; `recover` settles announcements
-left open by a crash by reading the ticket before anything is written again.
+The bookmark moves only after every ticket of a page is planned and applied. Before reading,
+`recover` settles writes a crash left open, by reading the ticket before anything is written
+again.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
+from esc_sync.apply.applier import Applier
+from esc_sync.apply.bulk import BulkApplier, BulkSettings, Deferred, queue_into
+from esc_sync.apply.recorder import AuditLog, Recorder
+from esc_sync.apply.recovery import recover
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import (
     BulkWriter,
     CommentPrefetcher,
@@ -23,32 +28,12 @@ from esc_sync.connectors.base import (
     Page,
     derive_comment_fields,
 )
-from esc_sync.errors import ConflictError, SkippableError
-from esc_sync.model import (
-    CLOSED_STATUSES,
-    MARKER_PREFIX,
-    Decision,
-    Plan,
-    Ticket,
-    TicketUpdate,
-)
-from esc_sync.policy import EvalContext, Policy
-from esc_sync.state.sqlite import Store
-from esc_sync.worker.audit import AuditLog, decision_record
-from esc_sync.worker.bulk import BulkApplier, BulkSettings, Deferred
-from esc_sync.worker.clockwork import MAX_CONFLICT_RETRIES, Clockwork
-from esc_sync.worker.planner import (
-    History,
-    build_plan,
-    calls_for,
-    entry_detail,
-    has_reply,
-    iso,
-    task_detail,
-    tasks_for,
-)
-from esc_sync.worker.recovery import recover
-from esc_sync.worker.results import CycleReport, PlannedRow
+from esc_sync.model import Ticket
+from esc_sync.plan.ticket import TicketPlan, needs_comments, plan_ticket
+from esc_sync.policy import Policy
+from esc_sync.state.facts import gather_facts, requester_history, with_requester_history
+from esc_sync.state.protocol import StateStore
+from esc_sync.worker.clockwork import Clockwork
 from esc_sync.worker.surges import Surges
 
 log = structlog.get_logger("esc_sync.worker")
@@ -86,25 +71,34 @@ class Worker:
         self,
         *,
         policy: Policy,
-        store: Store,
+        store: StateStore,
         audit: AuditLog,
         clock: Callable[[], datetime],
         cycle_deadline: timedelta = timedelta(minutes=10),
         should_stop: Callable[[], bool] = lambda: False,
         bulk: BulkSettings | None = None,
+        crash_point: Callable[[str], None] = lambda point: None,
     ) -> None:
         self.policy = policy
         self.store = store
-        self.audit = audit
+        self.recorder = Recorder(audit, store)
         self.clock = clock
         self.cycle_deadline = cycle_deadline
         self.should_stop = should_stop
+        self.bulk = bulk or BulkSettings()
+        # the worker's clock may be swapped (tests fast-forward it): the applier asks it each time
+        self.applier = Applier(store, self.recorder, lambda: self.clock(), crash_point)
         self.clockwork = Clockwork(self)
         self.surges = Surges(self)
-        self.bulk = bulk or BulkSettings()
-        # (connector, ticket) whose bulk writes are still settling: left alone until recovery
-        self.postponed: set[tuple[str, int]] = set()
-        self._deferred: dict[int, Deferred] | None = None
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log the recorder writes (an observer may wrap it)."""
+        return self.recorder.audit
+
+    @audit.setter
+    def audit(self, log: AuditLog) -> None:
+        self.recorder.audit = log
 
     # -- the cycle ----------------------------------------------------------------------------
 
@@ -116,7 +110,7 @@ class Worker:
             with self.store.dry_run():
                 self._read_and_act(connector, report)
         else:
-            recover(self, connector, report)
+            self.recover(connector, report)
             self._read_and_act(connector, report)
         report.calls = Counter(connector.calls)
         report.calls.subtract(before)
@@ -154,50 +148,43 @@ class Worker:
         bookmark = self.store.bookmark(name)
         start = started - connector.profile.start_window
         batch = _Batch()
-        bulk = not report.dry_run and isinstance(connector, BulkWriter)
-        self._deferred = batch.deferred if bulk else None
-        try:
-            for page in connector.iter_changes(bookmark, start):
-                complete = self._process_page(connector, page, report, batch)
-                report.pages += 1
-                if not complete:  # stopped mid-page: the pages are read again next time
-                    report.stopped_early = True
-                    return
-                batch.bookmark = page.bookmark
-                batch.pages += 1
-                over = self.should_stop() or self.clock() - started > self.cycle_deadline
-                full = len(batch.deferred) >= FLUSH_AT or batch.pages >= FLUSH_PAGES
-                if not bulk or full or page.end_of_stream or over:
-                    self._settle(connector, batch, report)
-                if over:
-                    report.stopped_early = not page.end_of_stream
-                    return
-            if batch.bookmark is not None:
+        bulk = self.bulk_capable(connector, report)
+        for page in connector.iter_changes(bookmark, start):
+            complete = self._process_page(connector, page, report, batch, bulk)
+            report.pages += 1
+            if not complete:  # stopped mid-page: the pages are read again next time
+                report.stopped_early = True
+                return
+            batch.bookmark = page.bookmark
+            batch.pages += 1
+            over = self.should_stop() or self.clock() - started > self.cycle_deadline
+            full = len(batch.deferred) >= FLUSH_AT or batch.pages >= FLUSH_PAGES
+            if not bulk or full or page.end_of_stream or over:
                 self._settle(connector, batch, report)
-        finally:
-            self._deferred = None
+            if over:
+                report.stopped_early = not page.end_of_stream
+                return
+        if batch.bookmark is not None:
+            self._settle(connector, batch, report)
+
+    def bulk_capable(self, connector: Connector, report: CycleReport) -> bool:
+        """Whether live plans are collected for bulk jobs (a live run on a bulk writer)."""
+        return not report.dry_run and isinstance(connector, BulkWriter)
 
     def _settle(self, connector: Connector, batch: _Batch, report: CycleReport) -> None:
         """Write the batch's plans, then reschedule, surge backfill and the bookmark."""
         now = self.clock()
         name = connector.name
-        deferred = list(batch.deferred.values())
-        batch.deferred.clear()
-        saved, self._deferred = self._deferred, None
-        try:
-            if deferred:
-                self._write_deferred(connector, deferred, now, report)
-            for ticket_id in batch.handled:
-                self.clockwork.reschedule(name, ticket_id, now)
-            self.surges.backfill(connector, batch.touched, batch.handled, now, report)
-        finally:
-            self._deferred = saved
+        self.write_batch(connector, batch.deferred, now, report)
+        for ticket_id in batch.handled:
+            self.clockwork.reschedule(name, ticket_id, now)
+        self.surges.backfill(connector, batch.touched, batch.handled, now, report)
         if not report.dry_run and batch.bookmark is not None:
             self.store.set_bookmark(name, batch.bookmark, self.clock())
         batch.reset()
 
     def _process_page(
-        self, connector: Connector, page: Page, report: CycleReport, batch: _Batch
+        self, connector: Connector, page: Page, report: CycleReport, batch: _Batch, bulk: bool
     ) -> bool:
         """Handle every ticket of a page; False when a stop request cut it short."""
         now = self.clock()
@@ -205,19 +192,7 @@ class Worker:
         for rec in page.skipped:
             if rec.reason == "deleted":
                 continue  # a deleted ticket needs nothing from us
-            report.skipped += 1
-            log.warning("ticket skipped", connector=name, ticket=rec.ticket_id, reason=rec.reason)
-            self.store.dead_letter(name, rec.ticket_id, rec.reason, rec.payload, now)
-            self.audit.write(
-                {
-                    "at": iso(now),
-                    "connector": name,
-                    "ticket": rec.ticket_id,
-                    "dry_run": report.dry_run,
-                    "outcome": "skipped",
-                    "error": rec.reason,
-                }
-            )
+            self.recorder.skipped(name, report, rec.ticket_id, rec.reason, now, rec.payload)
         tickets = [t for t in page.tickets if not t.is_worker_task]
         report.tickets_read += len(tickets)
         for ticket in tickets:
@@ -229,20 +204,27 @@ class Worker:
             if self.should_stop():
                 return False
             ticket = self.clockwork.track(connector, ticket, now)
-            self.handle(connector, ticket, now, report)
+            self.handle(connector, ticket, now, report, batch.deferred if bulk else None)
             batch.handled.add(ticket.id)
         return True
 
-    def _write_deferred(
-        self, connector: Connector, deferred: list[Deferred], now: datetime, report: CycleReport
+    def write_batch(
+        self, connector: Connector, batch: dict[int, Deferred], now: datetime, report: CycleReport
     ) -> None:
-        """A page's live plans: in bulk jobs when there are enough of them, else one by one."""
+        """Collected live plans: in bulk jobs when there are enough of them, else one by one
+        (planned again, as the ticket may have changed meanwhile). Empties the batch."""
+        deferred = list(batch.values())
+        batch.clear()
+        if not deferred:
+            return
         if isinstance(connector, BulkWriter) and len(deferred) >= self.bulk.threshold:
-            retry = BulkApplier(self, connector, connector, report, now).run(deferred)
+            bulk = BulkApplier(self.applier, self.store, connector, connector, report, self.bulk)
+            retry = bulk.run(deferred)
         else:
-            retry = [d.ticket for d in deferred]
-        for ticket in retry:
-            self.handle(connector, ticket, now, report, defer=False)
+            retry = [(d.ticket, d.planner) for d in deferred]
+        for ticket, planner in retry:
+            ticket = self.enrich(connector.name, ticket, now)
+            self.applier.execute(connector, ticket, planner, report)
 
     def _prefetch_comments(
         self, connector: Connector, tickets: list[Ticket], now: datetime
@@ -272,97 +254,26 @@ class Worker:
 
     def enrich(self, name: str, ticket: Ticket, now: datetime) -> Ticket:
         """Add what the mirror knows: the requester's recent tickets."""
-        rid = ticket.requester.id
-        if rid is None:
-            return ticket
-        requester = dataclasses.replace(
-            ticket.requester,
-            tickets_30d=self.store.requester_tickets(name, rid, now - timedelta(days=30)),
-            tickets_90d=self.store.requester_tickets(name, rid, now - timedelta(days=90)),
-        )
-        return dataclasses.replace(ticket, requester=requester)
+        return with_requester_history(self.store, name, ticket, now)
 
-    def _context(self, name: str, ticket: Ticket, episode: int) -> tuple[EvalContext, set[str]]:
-        """The evaluation context: rules fired this episode and surge neighbours."""
-        ledger = self.store.ledger(name, ticket.id, episode)
-        fired = {k[5:] for k, e in ledger.items() if k.startswith("rule:") and e.state == "done"}
-        if ticket.comments_loaded:
-            self._adopt_markers(name, ticket, episode, fired)
-            fired |= _fired_from_markers(ticket.markers(), episode)
-        surge: dict[str, list[datetime]] = {}
-        for rule_id, within in self.policy.surge_windows().items():
-            if ticket.created_at is None:
-                continue
-            hits = self.store.surge_hits(
-                name, rule_id, ticket.created_at - within, ticket.created_at + within
-            )
-            if any(tid == ticket.id for tid, _ in hits):
-                surge[rule_id] = [at for _, at in hits]
-        done = {k for k, e in ledger.items() if e.state == "done"}
-        return EvalContext(fired=frozenset(fired), surge_times=surge), done | {
-            f"rule:{r}" for r in fired
-        }
+    def planner(self, connector: Connector, now: datetime) -> Callable[[Ticket], TicketPlan]:
+        """Plan a ticket as the policy says at `now`: gather its facts, read its comments
+        only if a rule needs them, add the requester's history once a briefing is written."""
+        name, profile, store = connector.name, connector.profile, self.store
 
-    def _adopt_markers(self, name: str, ticket: Ticket, episode: int, fired: set[str]) -> None:
-        """Record rules whose marker is on the ticket but not in the ledger (a write whose
-        answer was lost, or a state store started afresh), so they never fire twice."""
-        now = self.clock()
-        for rule in sorted(_fired_from_markers(ticket.markers(), episode) - fired):
-            marker = next(m for m in ticket.markers() if m.startswith(f"{MARKER_PREFIX}{rule}:"))
-            self.store.record_done(
-                name,
-                ticket.id,
-                episode,
-                f"rule:{rule}",
-                now,
-                {"marker": marker, "adopted": True, "tier": ticket.tier},
-            )
-            log.info(
-                "adopted a marker found on the ticket", connector=name, ticket=ticket.id, rule=rule
-            )
-        tier = ticket.tier
-        if (
-            tier
-            and self.store.active_entry(name, ticket.id) is None
-            and any(m.endswith(f":{tier}:ep{episode}") for m in ticket.markers())
-        ):
-            deadlines = self.policy.deadlines(tier, now)
-            self.store.enter_tier(
-                name, ticket.id, episode, tier, now, deadlines.respond_by, deadlines.resolve_by
-            )
+        def plan(ticket: Ticket) -> TicketPlan:
+            facts = gather_facts(store, self.policy, name, ticket, now, with_history=False)
+            if needs_comments(self.policy, ticket, facts, now):
+                ticket = connector.load_comments(ticket)
+                store.observe(name, ticket)  # the mirror keeps the text for the clock
+                facts = gather_facts(store, self.policy, name, ticket, now, with_history=False)
+            tplan = plan_ticket(self.policy, profile, name, ticket, facts, now)
+            if tplan.decision is not None and tplan.decision.matches:
+                facts = dataclasses.replace(facts, history=requester_history(store, name, ticket))
+                tplan = plan_ticket(self.policy, profile, name, ticket, facts, now)
+            return tplan
 
-    def _decide(
-        self, connector: Connector, ticket: Ticket, now: datetime
-    ) -> tuple[Ticket, int, Decision, Plan]:
-        """Evaluate a ticket (loading comments only if a rule needs them) and plan its writes."""
-        name = connector.name
-        episode = self.store.episode(name, ticket.id)
-        ctx, done = self._context(name, ticket, episode)
-        if not ticket.comments_loaded and self.policy.needs_comments(ticket, now, ctx):
-            ticket = connector.load_comments(ticket)
-            self.store.observe(name, ticket)  # the mirror keeps the text for the clock
-            ctx, done = self._context(name, ticket, episode)
-        decision = self.policy.evaluate(ticket, now, ctx)
-        history = History()
-        if decision.matches and ticket.requester.id is not None:
-            history = History(
-                prior_tickets=max((ticket.requester.tickets_90d or 1) - 1, 0),
-                recent_tickets=tuple(
-                    self.store.recent_tickets(name, ticket.requester.id, ticket.id)
-                ),
-            )
-        plan = build_plan(
-            connector=name,
-            profile=connector.profile,
-            policy=self.policy,
-            ticket=ticket,
-            decision=decision,
-            episode=episode,
-            done_keys=done,
-            history=history,
-        )
-        self._add_resolved_tasks(connector, ticket, episode, decision, plan, now)
-        return ticket, episode, decision, plan
+        return plan
 
     def handle(
         self,
@@ -370,365 +281,15 @@ class Worker:
         ticket: Ticket,
         now: datetime,
         report: CycleReport,
-        *,
-        defer: bool = True,
+        batch: dict[int, Deferred] | None = None,
     ) -> None:
-        """Decide, then apply or record, retrying on a concurrent change.
+        """Plan, then apply or record, planning again on a concurrent change; with a batch,
+        a live plan is queued there for bulk jobs instead (`write_batch` writes it)."""
+        planner = self.planner(connector, now)
+        self.applier.execute(connector, ticket, planner, report, queue=queue_into(batch, planner))
 
-        While pages collect plans for bulk writes (`self._deferred` is a dict), a live plan
-        is queued there instead of written; `defer=False` writes it now.
-        """
-        name = connector.name
-        if (name, ticket.id) in self.postponed:
-            log.info("ticket has writes still settling; left for later", ticket=ticket.id)
-            return
-        try:
-            for attempt in range(MAX_CONFLICT_RETRIES + 1):
-                ticket, episode, decision, plan = self._decide(connector, ticket, now)
-                if plan.is_empty():
-                    self._audit(connector, report, episode, decision, None, "no-change", [], [])
-                    return
-                if report.dry_run:
-                    self._audit(
-                        connector,
-                        report,
-                        episode,
-                        decision,
-                        plan,
-                        "dry-run",
-                        [],
-                        calls_for(plan),
-                    )
-                    self._row(report, ticket, decision, plan, "dry-run")
-                    return
-                if defer and self._deferred is not None:
-                    # a later page's read of the same ticket replaces the earlier plan
-                    self._deferred[ticket.id] = Deferred(
-                        ticket, episode, decision, plan, _rule_intents(decision, plan)
-                    )
-                    return
-                try:
-                    made = self.apply_plan(
-                        connector, ticket, plan, _rule_intents(decision, plan), now, report
-                    )
-                except ConflictError:
-                    report.conflicts += 1
-                    log.info(
-                        "ticket changed meanwhile; re-reading",
-                        connector=name,
-                        ticket=ticket.id,
-                        attempt=attempt + 1,
-                    )
-                    ticket = self.reread(connector, ticket.id, now)
-                    continue
-                self.finish(connector, report, ticket, episode, decision, plan, made)
-                return
-            raise SkippableError(
-                f"ticket {ticket.id} kept changing during {MAX_CONFLICT_RETRIES} re-reads",
-                ticket_id=ticket.id,
-            )
-        except SkippableError as exc:
-            self.skip(connector, report, ticket.id, str(exc), now)
-
-    def reread(self, connector: Connector, ticket_id: int, now: datetime) -> Ticket:
-        """Read a ticket again with its comments (a write whose answer was lost shows its
-        marker there), into the mirror."""
-        fresh = connector.load_comments(connector.fetch_ticket(ticket_id))
-        ticket = self.enrich(connector.name, fresh, now)
-        self.store.observe(connector.name, ticket)
-        return ticket
-
-    def finish(
-        self,
-        connector: Connector,
-        report: CycleReport,
-        ticket: Ticket,
-        episode: int,
-        decision: Decision,
-        plan: Plan,
-        made: list[str],
-    ) -> None:
-        """After a plan's writes landed: the tier entry, the audit record, the report row."""
-        if decision.target_tier and decision.deadlines and plan.update is not None:
-            self.store.enter_tier(
-                connector.name,
-                ticket.id,
-                episode,
-                decision.target_tier,
-                decision.now,
-                decision.deadlines.respond_by,
-                decision.deadlines.resolve_by,
-            )
-        self._audit(connector, report, episode, decision, plan, "applied", made, [])
-        self._row(report, ticket, decision, plan, "applied")
-
-    def skip(
-        self, connector: Connector, report: CycleReport, ticket_id: int, reason: str, now: datetime
-    ) -> None:
-        """A ticket that cannot be handled: a dead letter and an audit record."""
-        report.skipped += 1
-        log.warning("ticket skipped", connector=connector.name, ticket=ticket_id, reason=reason)
-        self.store.dead_letter(connector.name, ticket_id, reason, None, now)
-        self.audit.write(
-            {
-                "at": iso(now),
-                "connector": connector.name,
-                "ticket": ticket_id,
-                "dry_run": report.dry_run,
-                "outcome": "skipped",
-                "error": reason,
-            }
-        )
-
-    def announce(
-        self,
-        connector: Connector,
-        ticket: Ticket,
-        plan: Plan,
-        intents: list[tuple[str, dict[str, Any]]],
-        now: datetime,
-    ) -> None:
-        """Write every intent of a plan to the ledger before anything is sent.
-
-        What follows the note (reply, tasks) is tied to its first marker: after a crash or a
-        lost answer it is carried out only if that marker is on the ticket.
-        """
-        name, episode, store = connector.name, plan.episode, self.store
-        update = plan.update
-        reply = update.customer_message if update else None
-        writes_note = update is not None and update.note is not None and bool(plan.markers)
-        after = {"after_marker": plan.markers[0]} if writes_note else {}
-        for key, detail in intents:
-            store.record_intent(name, ticket.id, episode, key, detail, now)
-        if reply:
-            store.record_intent(name, ticket.id, episode, "reply", {"message": reply, **after}, now)
-        for task in plan.tasks:
-            store.record_intent(
-                name,
-                ticket.id,
-                episode,
-                f"task:{task.external_id}",
-                {**task_detail(task), **after},
-                now,
-            )
-
-    def apply_plan(
-        self,
-        connector: Connector,
-        ticket: Ticket,
-        plan: Plan,
-        intents: list[tuple[str, dict[str, Any]]],
-        now: datetime,
-        report: CycleReport,
-    ) -> list[str]:
-        """Announce, write, record: one update for the ticket, then each task.
-
-        `intents` are the ledger entries (key, detail with the note's marker) that the update
-        settles: recorded before it is sent, marked done once it landed.
-        """
-        name, episode, store = connector.name, plan.episode, self.store
-        update = plan.update
-        reply = update.customer_message if update else None
-        writes_note = update is not None and update.note is not None and bool(plan.markers)
-        self.announce(connector, ticket, plan, intents, now)
-        made: list[str] = []
-        version = ticket.version
-        if update is not None and not update.is_empty():
-            main = dataclasses.replace(update, customer_message=None)
-            try:
-                version = connector.apply_update(main)
-            except SkippableError:
-                store.forget_intents(name, ticket.id, episode)
-                raise
-            except ConflictError:
-                # it may still have landed with its answer lost: the marker-bearing intents go
-                # (the re-read decides again); the rest waits for recovery to check the marker
-                store.forget_keys(name, ticket.id, episode, [key for key, _ in intents])
-                if not writes_note:
-                    store.forget_intents(name, ticket.id, episode)
-                raise
-            made.append(f"PUT ticket {ticket.id}")
-            report.updates += 1
-            for key, _ in intents:
-                store.record_done(name, ticket.id, episode, key, self.clock())
-        if reply:
-            version = self.send_reply(connector, ticket.id, version, reply) or version
-            store.record_done(name, ticket.id, episode, "reply", self.clock())
-            made.append(f"PUT ticket {ticket.id} (public reply)")
-        if update is not None:
-            self._remember_write(connector, ticket, update, version)
-        for task in plan.tasks:
-            task_id = connector.create_task(task)
-            store.record_done(
-                name,
-                ticket.id,
-                episode,
-                f"task:{task.external_id}",
-                self.clock(),
-                {"task_id": task_id},
-            )
-            report.tasks_created += 1
-            made.append(f"POST task {task.external_id} -> {task_id}")
-        return made
-
-    def send_reply(
-        self, connector: Connector, ticket_id: int, version: str | None, message: str
-    ) -> str | None:
-        """Post the customer message once; after a conflict, look before posting again."""
-        try:
-            return connector.apply_update(
-                TicketUpdate(ticket_id=ticket_id, version=version, customer_message=message)
-            )
-        except ConflictError:
-            fresh = connector.load_comments(connector.fetch_ticket(ticket_id))
-            if has_reply(fresh, message):  # it landed; only its answer was lost
-                return fresh.version
-            return connector.apply_update(
-                TicketUpdate(ticket_id=ticket_id, version=fresh.version, customer_message=message)
-            )
-
-    def _remember_write(
-        self, connector: Connector, ticket: Ticket, update: TicketUpdate, version: str | None
-    ) -> None:
-        """Keep the mirror in step with what was just written (the clock writes from it)."""
-        group = update.group if update.group is not None else ticket.group
-        self.store.observe(
-            connector.name,
-            dataclasses.replace(
-                ticket,
-                version=version or ticket.version,
-                tags=update.tags if update.tags is not None else ticket.tags,
-                group=group,
-                tier=connector.profile.tier_of_group(group) if update.group else ticket.tier,
-                priority=update.priority or ticket.priority,
-                status=update.status or ticket.status,
-            ),
-        )
-
-    # -- playbook steps anchored on resolution ------------------------------------------------
-
-    def _add_resolved_tasks(
-        self,
-        connector: Connector,
-        ticket: Ticket,
-        episode: int,
-        decision: Decision,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
-        """When an escalated ticket is solved, plan its follow-up and review steps."""
-        if ticket.status not in CLOSED_STATUSES:
-            return
-        ledger = self.store.ledger(connector.name, ticket.id, episode)
-        escalations = [
-            e.detail
-            for k, e in ledger.items()
-            if k.startswith("rule:") and e.state == "done" and e.detail.get("tier")
-        ]
-        if decision.target_tier and plan.update is not None:
-            # escalated while already solved: its resolution steps start now, in the same plan
-            escalations.append({"tier": decision.target_tier, "playbooks": decision.playbooks})
-        if not escalations:
-            return
-        last = escalations[-1]
-        tier = str(last["tier"])
-        resolved_at = ticket.updated_at or now
-        specs = self.policy.resolved_tasks(list(last.get("playbooks") or []), resolved_at, tier)
-        plan.tasks += tasks_for(
-            connector.name,
-            connector.profile,
-            ticket,
-            episode,
-            tier,
-            specs,
-            set(ledger),
-            f"solved {iso(resolved_at)}",
-        )
-
-    # -- records ------------------------------------------------------------------------------
-
-    def _audit(
-        self,
-        connector: Connector,
-        report: CycleReport,
-        episode: int,
-        decision: Decision,
-        plan: Plan | None,
-        outcome: str,
-        made: list[str],
-        withheld: list[str],
-    ) -> None:
-        if decision.matches:
-            report.matched += 1
-            for m in decision.matches:
-                report.rules[m.rule] += 1
-            if decision.target_tier and plan is not None and not plan.is_empty():
-                report.tiers[decision.target_tier] += 1
-        self.audit.write(
-            decision_record(
-                connector=connector.name,
-                dry_run=report.dry_run,
-                episode=episode,
-                decision=decision,
-                plan=plan,
-                outcome=outcome,
-                calls_made=made,
-                calls_withheld=withheld,
-                at=self.clock(),
-            )
-        )
-
-    def _row(
-        self, report: CycleReport, ticket: Ticket, decision: Decision, plan: Plan, outcome: str
-    ) -> None:
-        d = decision.deadlines
-        report.rows.append(
-            PlannedRow(
-                ticket=ticket.id,
-                subject=ticket.subject,
-                rules=[m.rule for m in decision.matches],
-                tier_from=decision.current_tier,
-                tier_to=decision.target_tier,
-                respond_by=iso(d.respond_by) if d else None,
-                resolve_by=iso(d.resolve_by) if d else None,
-                tasks=len(plan.tasks),
-                outcome=outcome,
-            )
-        )
-
-
-def _rule_intents(decision: Decision, plan: Plan) -> list[tuple[str, dict[str, Any]]]:
-    """Ledger intents for the rules a plan fires, each with its marker."""
-    enter = (
-        entry_detail(decision.target_tier, decision.now, decision.deadlines)
-        if decision.target_tier and decision.deadlines
-        else None
-    )
-    by_rule = {m[len(MARKER_PREFIX) :].split(":")[0]: m for m in plan.markers}
-    intents = [
-        (
-            f"rule:{m.rule}",
-            {
-                "marker": by_rule[m.rule],
-                "tier": decision.target_tier,
-                "playbooks": decision.playbooks,
-                "enter": enter,
-            },
-        )
-        for m in decision.matches
-        if m.rule in by_rule
-    ]
-    if intents and enter and plan.update is not None and plan.update.note:
-        # recovery finishes a tier move whose fields landed without the note (RT, Freshdesk)
-        intents[0][1]["note"] = plan.update.note
-    return intents
-
-
-def _fired_from_markers(markers: set[str], episode: int) -> set[str]:
-    """Rules whose marker for this episode is already on the ticket."""
-    fired = set()
-    for m in markers:
-        parts = m[len(MARKER_PREFIX) :].split(":")
-        if len(parts) == 3 and parts[2] == f"ep{episode}":
-            fired.add(parts[0])
-    return fired
+    def recover(self, connector: Connector, report: CycleReport) -> None:
+        """Settle writes a crash left open; plan again what did not land."""
+        now = self.clock()
+        for ticket in recover(self.applier, self.store, connector, report):
+            self.handle(connector, self.enrich(connector.name, ticket, now), now, report)

@@ -14,11 +14,11 @@ from types import FrameType
 import schedule
 import structlog
 
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector
 from esc_sync.errors import AuthError, HelpdeskError
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
-from esc_sync.worker.results import CycleReport
 
 log = structlog.get_logger("esc_sync.daemon")
 

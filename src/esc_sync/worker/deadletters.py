@@ -17,11 +17,10 @@ from datetime import datetime
 
 import structlog
 
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector
 from esc_sync.errors import SkippableError
 from esc_sync.worker.cycle import Worker
-from esc_sync.worker.recovery import recover
-from esc_sync.worker.results import CycleReport
 
 log = structlog.get_logger("esc_sync.deadletters")
 
@@ -46,7 +45,7 @@ def retry_dead_letters(
         if not letters:
             continue
         report = CycleReport(connector=connector.name, dry_run=False)
-        recover(worker, connector, report)
+        worker.recover(connector, report)
         newest: dict[int, int] = {}
         for row in letters:
             if row["ticket"] is None:

@@ -9,21 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector
 from esc_sync.model import Ticket
+from esc_sync.policy import Policy
 from esc_sync.policy.engine import surge_count
+from esc_sync.state.protocol import StateStore
 
-if TYPE_CHECKING:
-    from esc_sync.worker.cycle import Worker
-    from esc_sync.worker.results import CycleReport
+
+class Host(Protocol):
+    """What surge bookkeeping uses of the worker that runs it."""
+
+    policy: Policy
+    store: StateStore
+
+    def enrich(self, name: str, ticket: Ticket, now: datetime) -> Ticket: ...
+
+    def handle(
+        self, connector: Connector, ticket: Ticket, now: datetime, report: CycleReport
+    ) -> None: ...
 
 
 class Surges:
     """The worker's surge bookkeeping."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Host) -> None:
         self.worker = worker
 
     def windows(self) -> dict[str, timedelta]:

@@ -21,18 +21,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 
+from esc_sync.apply.applier import Applier, Planner
+from esc_sync.apply.recovery import settle_ticket
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import BulkWriter, Connector, JobItem, JobStatus
 from esc_sync.errors import HelpdeskError, RateLimited, TransientError
-from esc_sync.model import Decision, Plan, TaskCreate, Ticket, TicketUpdate
-from esc_sync.worker.planner import iso
-
-if TYPE_CHECKING:
-    from esc_sync.worker.cycle import Worker
-    from esc_sync.worker.results import CycleReport
+from esc_sync.model import Intent, Plan, TaskCreate, Ticket, TicketUpdate
+from esc_sync.plan.ticket import TicketPlan
+from esc_sync.plan.writes import iso
+from esc_sync.state.protocol import DeadLetters
 
 log = structlog.get_logger("esc_sync.bulk")
 
@@ -58,67 +59,98 @@ class BulkSettings:
 
 @dataclass(slots=True)
 class Deferred:
-    """A live plan waiting for its page's bulk jobs."""
+    """A live plan waiting for its batch's bulk jobs, with the planner that made it (a ticket
+    written alone after all is planned again with it)."""
 
-    ticket: Ticket
-    episode: int
-    decision: Decision
-    plan: Plan
-    intents: list[tuple[str, dict[str, Any]]]
+    tplan: TicketPlan
+    planner: Planner
     made: list[str] = field(default_factory=list)
     settled: bool = True  # False once any of its writes is left to recovery
 
+    @property
+    def ticket(self) -> Ticket:
+        """The ticket the plan is for."""
+        return self.tplan.ticket
+
+    @property
+    def episode(self) -> int:
+        """The ticket's episode."""
+        return self.tplan.episode
+
+    @property
+    def plan(self) -> Plan:
+        """The writes."""
+        return self.tplan.plan
+
+    @property
+    def intents(self) -> list[Intent]:
+        """The ledger keys the update settles."""
+        return self.tplan.intents
+
+
+def queue_into(
+    batch: dict[int, Deferred] | None, planner: Planner
+) -> Callable[[TicketPlan], None] | None:
+    """A queue for `Applier.execute` that collects live plans in a batch by ticket (a later
+    plan for the same ticket replaces the earlier one); None writes them at once."""
+    if batch is None:
+        return None
+    into = batch
+
+    def queue(tplan: TicketPlan) -> None:
+        into[tplan.ticket.id] = Deferred(tplan, planner)
+
+    return queue
+
+
+Retry = tuple[Ticket, Planner]  # a ticket to plan again and write alone, and its planner
+
 
 class BulkApplier:
-    """Writes one page's deferred plans through bulk jobs."""
+    """Writes a batch of deferred plans through bulk jobs, with the applier's ledger steps."""
 
     def __init__(
         self,
-        worker: Worker,
+        applier: Applier,
+        dead: DeadLetters,
         connector: Connector,
         writer: BulkWriter,
         report: CycleReport,
-        now: datetime,
+        settings: BulkSettings,
     ) -> None:
-        self.worker = worker
+        self.applier = applier
+        self.dead = dead
         self.connector = connector
         self.writer = writer
         self.report = report
-        self.now = now
-        self.settings = worker.bulk
-        self.store = worker.store
+        self.now = applier.clock()
+        self.settings = settings
+        self.store = applier.store
         self.name = connector.name
 
-    def run(self, items: list[Deferred]) -> list[Ticket]:
-        """Write every item; return the tickets to handle again one by one."""
+    def run(self, items: list[Deferred]) -> list[Retry]:
+        """Write every item; return the tickets to plan again and write one by one."""
         for d in items:
-            self.worker.announce(self.connector, d.ticket, d.plan, d.intents, self.now)
-        retry: list[Ticket] = []
+            self.applier.announce(self.name, d.tplan, self.now)
+        self.applier.crash_point("after-intent")
+        retry: list[Retry] = []
         landed = self._updates(items, retry)
-        self._replies(landed)
+        self._replies(landed, retry)
         # by ticket id: a batch holds each ticket once (comparing Deferreds compares tickets)
         landed_ids = {d.ticket.id for d in landed}
         no_update = {d.ticket.id for d in items if _update_of(d) is None}
         with_tasks_now = landed_ids | no_update
-        self._tasks([d for d in items if d.ticket.id in with_tasks_now])
+        self._tasks([d for d in items if d.ticket.id in with_tasks_now], retry)
         for d in items:
             if d.ticket.id in landed_ids or (d.ticket.id in no_update and d.settled):
-                self.worker.finish(
-                    self.connector,
-                    self.report,
-                    d.ticket,
-                    d.episode,
-                    d.decision,
-                    d.plan,
-                    d.made,
-                )
+                self.applier.finish(self.name, self.report, d.tplan, d.made)
             if not d.settled:
-                self.worker.postponed.add((self.name, d.ticket.id))
+                self.applier.postponed.add((self.name, d.ticket.id))
         return retry
 
     # -- the three phases ---------------------------------------------------------------------
 
-    def _updates(self, items: list[Deferred], retry: list[Ticket]) -> list[Deferred]:
+    def _updates(self, items: list[Deferred], retry: list[Retry]) -> list[Deferred]:
         """The main update of each plan; returns the items whose update landed."""
         with_update = [d for d in items if _update_of(d) is not None]
         by_id = {d.ticket.id: d for d in with_update}
@@ -135,7 +167,7 @@ class BulkApplier:
                     self.store.record_done(self.name, d.ticket.id, d.episode, key, self._clock())
                 update = d.plan.update
                 assert update is not None
-                self.worker._remember_write(self.connector, d.ticket, update, None)
+                self.applier.remember_write(self.connector, d.ticket, update, None)
                 self.report.updates += 1
                 d.made.append(f"PUT ticket {d.ticket.id} (bulk)")
                 landed.append(d)
@@ -151,12 +183,12 @@ class BulkApplier:
                     error=outcome.error,
                     conflict=outcome.conflict,
                 )
-                retry.append(self.worker.reread(self.connector, d.ticket.id, self.now))
+                retry.append((self.applier.reread(self.connector, d.ticket.id), d.planner))
             else:
-                self._leave(d, outcome)
+                self._leave(d, outcome, retry)
         return landed
 
-    def _replies(self, landed: list[Deferred]) -> None:
+    def _replies(self, landed: list[Deferred], retry: list[Retry]) -> None:
         """The customer messages of the plans whose update landed (no version: a reply does
         not overwrite anything, and the update just changed the ticket's stamp)."""
         with_reply = [d for d in landed if d.plan.update and d.plan.update.customer_message]
@@ -181,14 +213,14 @@ class BulkApplier:
             message = d.plan.update.customer_message if d.plan.update else None
             assert message is not None
             if isinstance(outcome, JobItem) and not outcome.ok:
-                self.worker.send_reply(self.connector, d.ticket.id, None, message)
+                self.applier.send_reply(self.connector, d.ticket.id, None, message)
             elif not isinstance(outcome, JobItem):
-                self._leave(d, outcome)
+                self._leave(d, outcome, retry)
                 continue
             self.store.record_done(self.name, d.ticket.id, d.episode, "reply", self._clock())
             d.made.append(f"PUT ticket {d.ticket.id} (public reply, bulk)")
 
-    def _tasks(self, items: list[Deferred]) -> None:
+    def _tasks(self, items: list[Deferred], retry: list[Retry]) -> None:
         """The follow-up tasks of the plans whose update landed or that have no update."""
         owner: dict[str, Deferred] = {}
         tasks: list[tuple[str, TaskCreate]] = []
@@ -211,7 +243,7 @@ class BulkApplier:
                 found = self.connector.find_task(external_id)
                 task_id = found if found is not None else self.connector.create_task(task)
             else:
-                self._leave(d, outcome)
+                self._leave(d, outcome, retry)
                 continue
             self.store.record_done(
                 self.name,
@@ -258,6 +290,7 @@ class BulkApplier:
                     log.warning("bulk submission refused", kind=kind, error=str(exc))
                     outcomes.update({k: JobItem(key=k, ok=False, error=str(exc)) for k in keys})
                     continue
+                self.applier.crash_point("after-bulk-submit")
                 self._mark({ticket_of(k) for k in keys}, job_id)
                 jobs[job_id] = keys
             for job_id, status in self._follow(list(jobs)).items():
@@ -299,17 +332,20 @@ class BulkApplier:
             pause = min(pause * 2, 8.0)
         return statuses
 
-    def _leave(self, d: Deferred, outcome: Literal["pending", "unknown"]) -> None:
+    def _leave(
+        self, d: Deferred, outcome: Literal["pending", "unknown"], retry: list[Retry]
+    ) -> None:
         """An item whose outcome is unknown: settle it now by reading, or leave it."""
         d.settled = False
         if outcome == "unknown":
-            from esc_sync.worker.recovery import settle_ticket
-
-            settle_ticket(self.worker, self.connector, d.ticket.id, d.episode, self.report)
+            args = (self.applier, self.dead, self.connector, d.ticket.id, d.episode, self.report)
+            landed = settle_ticket(*args)
+            if landed is not None:
+                retry.append((landed, d.planner))
             d.settled = True
 
     def _clock(self) -> datetime:
-        return self.worker.clock()
+        return self.applier.clock()
 
 
 def _update_of(d: Deferred) -> TicketUpdate | None:

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from esc_sync.apply.applier import Applier
+from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import BulkWriter, Connector
 from esc_sync.errors import SkippableError
-from esc_sync.model import TaskCreate, Ticket, TicketUpdate
-
-if TYPE_CHECKING:
-    from esc_sync.worker.cycle import Worker
-    from esc_sync.worker.results import CycleReport
-
-from esc_sync.worker.planner import has_reply
+from esc_sync.model import LedgerEntry, TaskCreate, Ticket, TicketUpdate
+from esc_sync.plan.writes import has_reply
+from esc_sync.state.protocol import DeadLetters
 
 log = structlog.get_logger("esc_sync.recovery")
 
@@ -29,49 +26,57 @@ log = structlog.get_logger("esc_sync.recovery")
 BOOKKEEPING = frozenset({"after_marker", "jobs", "settle_after"})
 
 
-def recover(worker: Worker, connector: Connector, report: CycleReport) -> None:
+def recover(
+    applier: Applier, dead: DeadLetters, connector: Connector, report: CycleReport
+) -> list[Ticket]:
     """Settle intents left open by a crash or an unfinished bulk job: read the ticket, finish
-    or forget the write. Tickets whose bulk job may still run are left for a later cycle."""
+    or forget the write. Tickets whose bulk job may still run are left for a later cycle.
+
+    Returns the tickets whose write did not land: the caller plans and writes them again.
+    """
     name = connector.name
-    by_ticket: dict[tuple[int, int], list[Any]] = {}
-    for entry in worker.store.open_intents(name):
+    by_ticket: dict[tuple[int, int], list[LedgerEntry]] = {}
+    for entry in applier.store.open_intents(name):
         by_ticket.setdefault((entry.ticket_id, entry.episode), []).append(entry)
     running = _running_jobs(connector, by_ticket.values())
-    now = worker.clock()
+    now = applier.clock()
+    again: list[Ticket] = []
     for (ticket_id, episode), entries in by_ticket.items():
         if _still_settling(entries, running, now):
-            worker.postponed.add((name, ticket_id))
+            applier.postponed.add((name, ticket_id))
             continue
-        worker.postponed.discard((name, ticket_id))
-        settle_ticket(worker, connector, ticket_id, episode, report, entries)
+        applier.postponed.discard((name, ticket_id))
+        landed = settle_ticket(applier, dead, connector, ticket_id, episode, report, entries)
+        if landed is not None:
+            again.append(landed)
+    return again
 
 
 def settle_ticket(
-    worker: Worker,
+    applier: Applier,
+    dead: DeadLetters,
     connector: Connector,
     ticket_id: int,
     episode: int,
     report: CycleReport,
-    entries: list[Any] | None = None,
-) -> None:
-    """Settle one ticket's open intents by reading it; a write that did not land is planned
-    and carried out again at once."""
+    entries: list[LedgerEntry] | None = None,
+) -> Ticket | None:
+    """Settle one ticket's open intents by reading it; returns the ticket when a write did
+    not land (it is to be planned and carried out again at once)."""
     name = connector.name
     if entries is None:
-        entries = [e for e in worker.store.open_intents(name) if e.ticket_id == ticket_id]
+        entries = [e for e in applier.store.open_intents(name) if e.ticket_id == ticket_id]
     try:
-        landed = _recover_ticket(worker, connector, ticket_id, episode, entries)
+        landed = _recover_ticket(applier, connector, ticket_id, episode, entries)
         report.recovered += 1
     except SkippableError as exc:
-        worker.store.forget_intents(name, ticket_id, episode)
-        worker.store.dead_letter(name, ticket_id, f"recovery: {exc}", None, worker.clock())
-        return
-    if landed is not None:
-        now = worker.clock()
-        worker.handle(connector, worker.enrich(name, landed, now), now, report, defer=False)
+        applier.store.forget_intents(name, ticket_id, episode)
+        dead.dead_letter(name, ticket_id, f"recovery: {exc}", None, applier.clock())
+        return None
+    return landed
 
 
-def _running_jobs(connector: Connector, groups: Iterable[list[Any]]) -> set[str]:
+def _running_jobs(connector: Connector, groups: Iterable[list[LedgerEntry]]) -> set[str]:
     """The bulk jobs named by open intents that the helpdesk still runs."""
     ids = {j for entries in groups for e in entries for j in e.detail.get("jobs", []) if j}
     if not ids or not isinstance(connector, BulkWriter):
@@ -80,7 +85,7 @@ def _running_jobs(connector: Connector, groups: Iterable[list[Any]]) -> set[str]
     return {j for j, s in statuses.items() if s.state == "running"}
 
 
-def _still_settling(entries: list[Any], running: set[str], now: datetime) -> bool:
+def _still_settling(entries: list[LedgerEntry], running: set[str], now: datetime) -> bool:
     """True while a ticket's bulk job may still write: it runs, or its submission's answer
     was lost and the settle time has not come."""
     for e in entries:
@@ -94,10 +99,14 @@ def _still_settling(entries: list[Any], running: set[str], now: datetime) -> boo
 
 
 def _recover_ticket(
-    worker: Worker, connector: Connector, ticket_id: int, episode: int, entries: list[Any]
+    applier: Applier,
+    connector: Connector,
+    ticket_id: int,
+    episode: int,
+    entries: list[LedgerEntry],
 ) -> Ticket | None:
     """Recover one ticket's open intents; returns the ticket when its write did not land."""
-    name, store = connector.name, worker.store
+    name, store, clock = connector.name, applier.store, applier.clock
     rules = [e for e in entries if "marker" in e.detail]
     ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
     markers = ticket.markers()
@@ -114,7 +123,7 @@ def _recover_ticket(
                 return ticket
             markers |= {str(e.detail["marker"]) for e in rules}
         for e in rules:
-            store.record_done(name, ticket_id, episode, e.key, worker.clock())
+            store.record_done(name, ticket_id, episode, e.key, clock())
             enter = e.detail.get("enter")
             active = store.active_entry(name, ticket_id)
             if enter and (active is None or active.tier != enter["tier"]):
@@ -135,19 +144,19 @@ def _recover_ticket(
         if e.key == "reply":
             message = str(e.detail["message"])
             if not has_reply(ticket, message):
-                worker.send_reply(connector, ticket_id, ticket.version, message)
-            store.record_done(name, ticket_id, episode, e.key, worker.clock())
+                applier.send_reply(connector, ticket_id, ticket.version, message)
+            store.record_done(name, ticket_id, episode, e.key, clock())
         elif e.key.startswith("task:"):
             fields = {k: v for k, v in e.detail.items() if k not in BOOKKEEPING}
             due = fields.get("due_at")
             task = TaskCreate(**{**fields, "due_at": datetime.fromisoformat(due) if due else None})
             task_id = connector.find_task(task.external_id) or connector.create_task(task)
-            store.record_done(name, ticket_id, episode, e.key, worker.clock(), {"task_id": task_id})
+            store.record_done(name, ticket_id, episode, e.key, clock(), {"task_id": task_id})
     log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
     return None
 
 
-def _finish_note(connector: Connector, ticket: Ticket, rules: list[Any]) -> bool:
+def _finish_note(connector: Connector, ticket: Ticket, rules: list[LedgerEntry]) -> bool:
     """Write the note of a tier move whose fields landed without it; True when written.
 
     Connectors that write fields and note in two requests (RT, Freshdesk) can be stopped

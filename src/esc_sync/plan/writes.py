@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -24,6 +23,7 @@ from esc_sync.model import (
     TicketUpdate,
     priority_rank,
 )
+from esc_sync.plan.facts import History
 
 
 class TierLike(Protocol):
@@ -41,14 +41,6 @@ class PolicyLike(Protocol):
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
         """Render a named template."""
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """What the worker knows of the ticket's past, for the briefing."""
-
-    prior_tickets: int = 0
-    recent_tickets: tuple[dict[str, Any], ...] = ()
 
 
 def iso(value: datetime | None) -> str | None:
@@ -155,9 +147,10 @@ def build_plan(
     decision: Decision,
     episode: int,
     done_keys: Collection[str],
-    history: History = History(),
+    history: History | None = None,
 ) -> Plan:
     """The writes that bring the helpdesk in line with the decision, minus what is done."""
+    history = history if history is not None else History()
     plan = Plan(ticket_id=ticket.id, episode=episode)
     new = [m for m in decision.matches if f"rule:{m.rule}" not in done_keys]
     if not new:

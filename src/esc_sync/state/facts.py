@@ -1,0 +1,86 @@
+"""Gathering what the store knows about one ticket, read-only, for the planner.
+
+The worker and `rules explain` both call these, so both plan from the same facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from esc_sync.model import Ticket
+from esc_sync.plan.facts import Facts, History
+from esc_sync.policy import Policy
+from esc_sync.state.protocol import FactSource, Mirror
+
+
+def with_requester_history(store: Mirror, connector: str, ticket: Ticket, now: datetime) -> Ticket:
+    """The ticket with its requester's recent ticket counts from the mirror."""
+    rid = ticket.requester.id
+    if rid is None:
+        return ticket
+    requester = dataclasses.replace(
+        ticket.requester,
+        tickets_30d=store.requester_tickets(connector, rid, now - timedelta(days=30)),
+        tickets_90d=store.requester_tickets(connector, rid, now - timedelta(days=90)),
+    )
+    return dataclasses.replace(ticket, requester=requester)
+
+
+def gather_facts(
+    store: FactSource,
+    policy: Policy,
+    connector: str,
+    ticket: Ticket,
+    now: datetime,
+    *,
+    with_history: bool = True,
+) -> Facts:
+    """The ticket's episode, ledger, active tier entry, surge neighbours and (unless the
+    caller adds it only once a briefing needs it) the requester's history."""
+    episode = store.episode(connector, ticket.id)
+    return Facts(
+        episode=episode,
+        ledger=store.ledger(connector, ticket.id, episode),
+        entry=store.active_entry(connector, ticket.id),
+        surge_times=surge_times(store, policy, connector, ticket, now),
+        history=requester_history(store, connector, ticket) if with_history else History(),
+    )
+
+
+def requester_history(store: Mirror, connector: str, ticket: Ticket) -> History:
+    """The requester's earlier tickets, for the briefing."""
+    if ticket.requester.id is None:
+        return History()
+    return History(
+        prior_tickets=max((ticket.requester.tickets_90d or 1) - 1, 0),
+        recent_tickets=tuple(store.recent_tickets(connector, ticket.requester.id, ticket.id)),
+    )
+
+
+def surge_times(
+    store: FactSource, policy: Policy, connector: str, ticket: Ticket, now: datetime
+) -> dict[str, list[datetime]]:
+    """Per surge rule this ticket counts for, the creation times of its neighbours and its own.
+
+    A ticket counts when it is among the rule's recorded hits (the worker records hits as it
+    reads) or matches the rule's other conditions now (`rules explain` records nothing).
+    """
+    if ticket.created_at is None:
+        return {}
+    windows = policy.surge_windows()
+    if not windows:
+        return {}
+    candidates: set[str] | None = None  # worked out only for a ticket with no recorded hit
+    times: dict[str, list[datetime]] = {}
+    for rule_id, within in windows.items():
+        start, end = ticket.created_at - within, ticket.created_at + within
+        hits = store.surge_hits(connector, rule_id, start, end)
+        if all(tid != ticket.id for tid, _ in hits):
+            if candidates is None:
+                candidates = set(policy.surge_candidates(ticket, now))
+            if rule_id not in candidates:
+                continue
+        found = [at for tid, at in hits if tid != ticket.id] + [ticket.created_at]
+        times[rule_id] = sorted(found)
+    return times

@@ -28,12 +28,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from esc_sync.apply.bulk import BulkSettings
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import JobItem, JobStatus, Page
 from esc_sync.model import Organization, Person, TaskCreate, Ticket, TicketUpdate
 from esc_sync.policy import load_policy
 from esc_sync.state.sqlite import Store
-from esc_sync.apply.recorder import AuditLog
 from esc_sync.worker.cycle import Worker
 
 ROOT = Path(__file__).resolve().parents[1]

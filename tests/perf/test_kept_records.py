@@ -7,10 +7,10 @@ from typing import Any
 
 from rich.console import Console
 
+from esc_sync.apply.results import CycleReport
 from esc_sync.plans import plan_document
 from esc_sync.report import summary_table
 from esc_sync.runview import KeptRecords
-from esc_sync.apply.results import CycleReport
 
 
 def _records() -> list[dict[str, Any]]:

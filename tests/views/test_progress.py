@@ -10,10 +10,10 @@ from typing import ClassVar
 from rich.console import Console
 from structlog.testing import capture_logs
 
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.connectors.base import Page
 from esc_sync.model import Ticket
 from esc_sync.progress import AuditTee, ObservedConnector, ProgressDisplay
-from esc_sync.apply.recorder import AuditLog
 
 
 class FeedOnly:

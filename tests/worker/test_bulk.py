@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from esc_sync.apply.bulk import BulkSettings
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.connectors.base import BulkWriter, JobItem, JobStatus
 from esc_sync.errors import ConflictError, TransientError
 from esc_sync.model import TaskCreate, TicketUpdate
 from esc_sync.policy import load_policy
 from esc_sync.state.sqlite import Store
-from esc_sync.apply.recorder import AuditLog
-from esc_sync.apply.bulk import BulkSettings
 from esc_sync.worker.cycle import Worker
 
 from .fakes import Crash, FakeConnector, FakeHelpdesk

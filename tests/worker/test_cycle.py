@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.model import Comment, Organization, Person, Ticket
 from esc_sync.policy import load_policy
 from esc_sync.state.sqlite import Store
-from esc_sync.apply.recorder import AuditLog
 from esc_sync.worker.cycle import Worker
 
 from .fakes import Crash, FakeConnector, FakeHelpdesk

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.model import Comment
 from esc_sync.policy import load_policy
 from esc_sync.state.sqlite import Store
-from esc_sync.apply.recorder import AuditLog
 from esc_sync.worker.cycle import Worker
 
 from .fakes import FakeConnector, FakeHelpdesk

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from esc_sync.apply.recorder import AuditLog
 from esc_sync.model import Comment, Ticket
 from esc_sync.policy import load_policy
 from esc_sync.state.sqlite import Store
-from esc_sync.apply.recorder import AuditLog
 from esc_sync.worker.cycle import Worker
 
 from .fakes import FakeConnector, FakeHelpdesk

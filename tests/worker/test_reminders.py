@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from esc_sync.apply.recorder import AuditLog
+from esc_sync.plan.ladder import LadderStep, pending_steps, reminder_note
 from esc_sync.policy import Policy, load_policy
 from esc_sync.state.sqlite import Store, TierEntry
-from esc_sync.apply.recorder import AuditLog
 from esc_sync.worker.cycle import Worker
-from esc_sync.plan.ladder import LadderStep, pending_steps, reminder_note
 
 from .fakes import FakeConnector, FakeHelpdesk
 from .test_cycle import customer_said, manager_ticket

@@ -32,7 +32,7 @@ from esc_sync.connectors.freshdesk.normalize import (
     satisfaction_of,
     ticket_id_of,
 )
-from esc_sync.connectors.http import Sleep
+from esc_sync.connectors.http import ResponseHook, Sleep
 from esc_sync.errors import (
     AuthError,
     ConflictError,
@@ -69,6 +69,10 @@ class FreshdeskConnector:
         self._companies: dict[int, tuple[float, dict[str, Any]]] = {}
         self._clock = clock
         self._log = log.bind(connector=self.name)
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
+        self.client.http.add_response_hook(hook)
 
     @property
     def credits(self) -> Counter[str]:

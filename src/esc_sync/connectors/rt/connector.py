@@ -30,7 +30,7 @@ import structlog
 
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import Page, SkippedRecord
-from esc_sync.connectors.http import Sleep
+from esc_sync.connectors.http import ResponseHook, Sleep
 from esc_sync.connectors.rt.client import RTClient
 from esc_sync.connectors.rt.feed import (
     MAX_PAGES_AT_ONE_SECOND,
@@ -87,6 +87,10 @@ class RTConnector:
         self.history = HistoryReader(self.client, profile, self._is_bot)
         self.zone_checked = False  # the bot's TicketSQL time zone was verified to be UTC
         self._log = log.bind(connector=self.name)
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
+        self.client.http.add_response_hook(hook)
 
     def check_auth(self) -> None:
         """`GET /rt` with the token, then the bot user named by the profile's `email`."""

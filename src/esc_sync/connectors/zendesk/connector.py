@@ -31,7 +31,7 @@ from esc_sync.connectors.base import (
     SkippedRecord,
     derive_comment_fields,
 )
-from esc_sync.connectors.http import Sleep
+from esc_sync.connectors.http import ResponseHook, Sleep
 from esc_sync.connectors.payload import is_int
 from esc_sync.connectors.zendesk.client import (
     BULK_MAX,
@@ -105,6 +105,10 @@ class ZendeskConnector:
         self._roles: dict[int, dict[str, Any]] = {}
         self._scan = EventScan()  # the ticket-event export read so far (comments in bulk)
         self._log = log.bind(connector=self.name)
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
+        self.client.http.add_response_hook(hook)
 
     def check_auth(self) -> None:
         """Probe the credentials with `users/me`; remember the bot user's id."""

@@ -32,11 +32,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import requests
-import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
+from esc_sync import logs
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.budget import Budget
 from esc_sync.connectors.quota import Quota, as_int, read_quota
@@ -67,8 +67,6 @@ __all__ = [
     "read_quota",
 ]
 _ID_SEGMENT = re.compile(r"(?<=/)\d+(?=/|\.json$|$)")
-
-log = structlog.get_logger("esc_sync.connectors")
 
 
 class stop_after_waiting(stop_base):  # lower-case like tenacity's own strategies
@@ -182,7 +180,7 @@ class HttpClient:
         self.budget = budget if budget is not None else Budget(sleep=sleep, name=connector)
         self._max_wait = max_wait
         self._backoff = wait_exponential_jitter(initial=1, max=60, jitter=1)
-        self._log = log.bind(connector=connector)
+        self._log = logs.get_logger("esc_sync.connectors", connector=connector)
         self._response_hooks: list[ResponseHook] = []
 
     @classmethod

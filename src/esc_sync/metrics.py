@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from esc_sync.apply.results import CycleReport
-from esc_sync.connectors.base import Connector, Page
+from esc_sync.connectors.base import Connector, ObservableConnector, Page
 
 NS = "esc_sync"
 
@@ -154,29 +153,17 @@ def _iso(ts: float | None) -> str | None:
 
 
 def watch_rate_limits(connector: Connector, on_429: Callable[[], None]) -> bool:
-    """Count 429 answers with a response hook on the connector's HTTP session, if it has one."""
-    seen: set[int] = set()
-    frontier: list[Any] = [connector]
-    for _ in range(3):  # connector -> client -> HTTP core: sessions sit a few levels down
-        found: list[Any] = []
-        for obj in frontier:
-            for value in getattr(obj, "__dict__", {}).values():
-                if id(value) in seen:
-                    continue
-                seen.add(id(value))
-                if isinstance(value, requests.Session):
+    """Count 429 answers (retried ones included) with a response hook, if the connector has one."""
+    if not isinstance(connector, ObservableConnector):
+        return False
 
-                    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-                        """Count a 429."""
-                        if response.status_code == 429:
-                            on_429()
+    def hook(status: int, method: str, path: str) -> None:
+        """Count a 429."""
+        if status == 429:
+            on_429()
 
-                    value.hooks["response"].append(hook)
-                    return True
-                if hasattr(value, "__dict__") and not isinstance(value, type):
-                    found.append(value)
-        frontier = found
-    return False
+    connector.add_response_hook(hook)
+    return True
 
 
 class MetricsServer:

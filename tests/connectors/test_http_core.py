@@ -285,6 +285,22 @@ def test_calls_are_counted_per_attempt_by_endpoint(api: responses.RequestsMock) 
     assert http.calls == {"GET /api/v2/tickets/{id}.json": 3}
 
 
+def test_response_hooks_hear_every_answer_retried_429s_included(
+    api: responses.RequestsMock,
+) -> None:
+    api.get(URL, status=429, headers={"Retry-After": "2"})
+    api.get(URL, status=404)
+    heard: list[tuple[int, str, str]] = []
+    http = client([])
+    http.add_response_hook(lambda status, method, path: heard.append((status, method, path)))
+    with pytest.raises(HelpdeskError):
+        http.request("GET", "/api/v2/tickets/42.json")
+    assert heard == [
+        (429, "GET", "/api/v2/tickets/{id}.json"),
+        (404, "GET", "/api/v2/tickets/{id}.json"),
+    ]
+
+
 def test_a_200_that_is_not_json_is_transient(api: responses.RequestsMock) -> None:
     api.get(URL, body="<html>maintenance</html>", content_type="text/html")
     with pytest.raises(TransientError, match="not JSON"):

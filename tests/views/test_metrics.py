@@ -120,6 +120,25 @@ def test_counters_move_with_a_cycle(
     assert health.status_code == 200 and health.json()["status"] == "ok"
 
 
+def test_rate_limited_answers_are_counted(
+    box: Sandbox, daemon: tuple[str, subprocess.Popen[str]]
+) -> None:
+    url, _ = daemon
+    wait_for(lambda: sample(scrape(url), "esc_sync_cycles_total") >= 1)
+
+    requests.post(  # the helpdesk refuses the next two feed reads (Retry-After: 1)
+        f"{box.url}/__sandbox/faults",
+        json={"kind": "429", "count": 2, "path": "incremental"},
+        timeout=10,
+    ).raise_for_status()
+
+    wait_for(
+        lambda: sample(scrape(url), "esc_sync_api_rate_limited_total", connector="sandbox") >= 2
+    )
+    cycles = sample(scrape(url), "esc_sync_cycles_total")
+    wait_for(lambda: sample(scrape(url), "esc_sync_cycles_total") > cycles)  # retried, not failed
+
+
 def test_healthz_turns_503_when_cycles_stop_succeeding(
     box: Sandbox, daemon: tuple[str, subprocess.Popen[str]]
 ) -> None:

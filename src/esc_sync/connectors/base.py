@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from esc_sync.config import ConnectorProfile
+from esc_sync.connectors.http import ResponseHook
 from esc_sync.model import COMMENT_FIELDS, Comment, TaskCreate, Ticket, TicketUpdate
 
 
@@ -127,6 +128,15 @@ class CommentPrefetcher(Protocol):
 
     def prefetch_comments(self, tickets: Sequence[Ticket]) -> dict[int, list[Comment]]:
         """Complete comment lists for some of the tickets (the rest: `load_comments`)."""
+        ...
+
+
+@runtime_checkable
+class ObservableConnector(Protocol):
+    """Optional: a connector whose HTTP answers can be watched (metrics count 429s with it)."""
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Call `hook(status, method, path_template)` for every answer, retried ones included."""
         ...
 
 

@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import structlog
-
+from esc_sync import logs
 from esc_sync.connectors.quota import Quota, read_quota
 
 Clock = Callable[[], float]
@@ -36,7 +35,7 @@ MIN_PAUSE = 1.0
 MAX_PAUSE = 60.0
 STAGGER = 0.1  # seconds between requests released together after a shared pause
 
-log = structlog.get_logger("esc_sync.connectors")
+log = logs.get_logger("esc_sync.connectors")
 
 
 @dataclass(slots=True)
@@ -76,7 +75,7 @@ class Budget:
         self._resume = 0.0  # shared resume time after a 429 (clock units)
         self._next_slot = 0.0  # next release time for staggered waiters
         self._local = threading.local()
-        self._log = log.bind(connector=name) if name else log
+        self._log = logs.get_logger("esc_sync.connectors", connector=name) if name else log
         self.pauses: list[tuple[str, float]] = []  # (reason, seconds) for reports and tests
 
     @property

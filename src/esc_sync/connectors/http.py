@@ -15,6 +15,9 @@ Transient failures are retried with tenacity: the server's Retry-After when give
 exponential backoff with jitter; at most `max_retries` retries and `max_wait` seconds of waiting.
 Writes that may already have landed (a POST, or a PUT marked not idempotent) are retried only
 when the server certainly refused them (429, 503, connect failure).
+
+Response hooks (`add_response_hook`) are told of every HTTP answer received, retried ones
+included: its status code, method and path template. Metrics count 429s with one.
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import requests
-import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
+from esc_sync import logs
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.budget import Budget
 from esc_sync.connectors.quota import Quota, as_int, read_quota
@@ -48,15 +51,22 @@ from esc_sync.errors import (
 
 Scope = Literal["account", "ticket"]
 Sleep = Callable[[float], None]
+ResponseHook = Callable[[int, str, str], None]  # (status code, method, path template)
 
 RETRY_AFTER_MIN = 1.0
 RETRY_AFTER_MAX = 900.0
 RATE_LIMIT_MIN_WAIT = 10.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-__all__ = ["Budget", "HttpClient", "Quota", "parse_retry_after", "path_template", "read_quota"]
+__all__ = [
+    "Budget",
+    "HttpClient",
+    "Quota",
+    "ResponseHook",
+    "parse_retry_after",
+    "path_template",
+    "read_quota",
+]
 _ID_SEGMENT = re.compile(r"(?<=/)\d+(?=/|\.json$|$)")
-
-log = structlog.get_logger("esc_sync.connectors")
 
 
 class stop_after_waiting(stop_base):  # lower-case like tenacity's own strategies
@@ -170,7 +180,8 @@ class HttpClient:
         self.budget = budget if budget is not None else Budget(sleep=sleep, name=connector)
         self._max_wait = max_wait
         self._backoff = wait_exponential_jitter(initial=1, max=60, jitter=1)
-        self._log = log.bind(connector=connector)
+        self._log = logs.get_logger("esc_sync.connectors", connector=connector)
+        self._response_hooks: list[ResponseHook] = []
 
     @classmethod
     def for_profile(
@@ -197,6 +208,14 @@ class HttpClient:
             sleep=sleep,
             skippable=skippable,
         )
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Call `hook(status, method, path_template)` for every answer, retried ones included.
+
+        Hooks run on the requesting thread before the answer is classified: keep them quick,
+        and do not raise.
+        """
+        self._response_hooks.append(hook)
 
     def request(
         self,
@@ -236,7 +255,8 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One attempt: wait for the budget, send, note the quota, classify, decode."""
-        endpoint = f"{method} {path_template(path)}"
+        template = path_template(path)
+        endpoint = f"{method} {template}"
         self.budget.wait_turn(write=method in WRITE_METHODS)
         self.calls[endpoint] += 1
         where = self._where(endpoint, ticket_id)
@@ -258,6 +278,8 @@ class HttpClient:
             raise TransientError(
                 f"{where}: connection failed ({type(exc).__name__})", ticket_id=ticket_id
             ) from exc
+        for hook in self._response_hooks:
+            hook(response.status_code, method, template)
         self._note_quota(response)
         used = as_int(response.headers.get("X-RateLimit-Used-CurrentRequest"))
         if used is not None:

@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import requests
-import structlog
 
+from esc_sync import logs
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import Page, SkippedRecord, derive_comment_fields
 from esc_sync.connectors.freshdesk.bodies import note_body, reply_body, task_body, update_body
@@ -32,7 +32,7 @@ from esc_sync.connectors.freshdesk.normalize import (
     satisfaction_of,
     ticket_id_of,
 )
-from esc_sync.connectors.http import Sleep
+from esc_sync.connectors.http import ResponseHook, Sleep
 from esc_sync.errors import (
     AuthError,
     ConflictError,
@@ -43,7 +43,6 @@ from esc_sync.errors import (
 )
 from esc_sync.model import MARKER_PREFIX, Comment, TaskCreate, Ticket, TicketUpdate
 
-log = structlog.get_logger("esc_sync.connectors")
 COMPANY_TTL = 3600.0  # seconds a company (name, tier, tags) is cached
 FEED = "GET /api/v2/tickets"
 
@@ -68,7 +67,11 @@ class FreshdeskConnector:
         self._ratings_available = True
         self._companies: dict[int, tuple[float, dict[str, Any]]] = {}
         self._clock = clock
-        self._log = log.bind(connector=self.name)
+        self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
+        self.client.http.add_response_hook(hook)
 
     @property
     def credits(self) -> Counter[str]:

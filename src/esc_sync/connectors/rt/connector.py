@@ -26,11 +26,11 @@ from datetime import datetime
 from typing import Any
 
 import requests
-import structlog
 
+from esc_sync import logs
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import Page, SkippedRecord
-from esc_sync.connectors.http import Sleep
+from esc_sync.connectors.http import ResponseHook, Sleep
 from esc_sync.connectors.rt.client import RTClient
 from esc_sync.connectors.rt.feed import (
     MAX_PAGES_AT_ONE_SECOND,
@@ -65,7 +65,6 @@ from esc_sync.errors import (
 )
 from esc_sync.model import TaskCreate, Ticket, TicketUpdate
 
-log = structlog.get_logger("esc_sync.connectors")
 FEED = "GET /tickets"
 
 
@@ -86,7 +85,11 @@ class RTConnector:
         self.bot_user_id: int | None = profile.bot_user_id
         self.history = HistoryReader(self.client, profile, self._is_bot)
         self.zone_checked = False  # the bot's TicketSQL time zone was verified to be UTC
-        self._log = log.bind(connector=self.name)
+        self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
+        self.client.http.add_response_hook(hook)
 
     def check_auth(self) -> None:
         """`GET /rt` with the token, then the bot user named by the profile's `email`."""

@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import requests
-import structlog
 
+from esc_sync import logs
 from esc_sync.clock import system_now
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import (
@@ -31,7 +31,7 @@ from esc_sync.connectors.base import (
     SkippedRecord,
     derive_comment_fields,
 )
-from esc_sync.connectors.http import Sleep
+from esc_sync.connectors.http import ResponseHook, Sleep
 from esc_sync.connectors.payload import is_int
 from esc_sync.connectors.zendesk.client import (
     BULK_MAX,
@@ -63,7 +63,6 @@ from esc_sync.errors import (
 )
 from esc_sync.model import Comment, TaskCreate, Ticket, TicketUpdate
 
-log = structlog.get_logger("esc_sync.connectors")
 ROLE_CACHE_MAX = 200_000
 _ROLE_DICTS: dict[str, dict[str, Any]] = {}
 # Submissions remembered for mapping job results back (job statuses live an hour anyway).
@@ -104,7 +103,11 @@ class ZendeskConnector:
         # bulk comment read can tell agents from customers without another call
         self._roles: dict[int, dict[str, Any]] = {}
         self._scan = EventScan()  # the ticket-event export read so far (comments in bulk)
-        self._log = log.bind(connector=self.name)
+        self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
+        self.client.http.add_response_hook(hook)
 
     def check_auth(self) -> None:
         """Probe the credentials with `users/me`; remember the bot user's id."""

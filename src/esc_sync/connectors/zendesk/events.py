@@ -20,14 +20,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import structlog
-
+from esc_sync import logs
 from esc_sync.connectors.zendesk.client import ZendeskClient
 from esc_sync.connectors.zendesk.normalize import MalformedRecord, normalize_comment
 from esc_sync.errors import AuthError, HelpdeskError
 from esc_sync.model import MARKER_PREFIX, Comment, Ticket
 
-log = structlog.get_logger("esc_sync.connectors")
+log = logs.get_logger("esc_sync.connectors")
 
 WINDOW = 30 * 24 * 3600  # scan at most 30 days back; older tickets use the per-ticket fallback
 RECENT = 61  # the export never returns the most recent minute

@@ -1,13 +1,8 @@
-"""The verbs that make decisions visible: rules explain|schema, plan diff, audit, report.
-
-Registered on the typer apps of `esc_sync.cli` (imported at the end of that module). Exit codes
-as everywhere: 0 ok, 1 validation, 2 usage, 3 helpdesk unreachable or authentication refused.
-"""
+"""The verbs that make what was decided visible: plan diff, audit, report."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,105 +10,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from esc_sync.cli import EXIT_INVALID, EXIT_USAGE, ConfigOpt, app, err, exits, out, rules_app
-from esc_sync.clock import clock_from_env
-from esc_sync.errors import ConfigError
-
-plan_app = typer.Typer(
-    help="Review plans written by `run --dry-run --plan-out`.", no_args_is_help=True
+from esc_sync.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    app,
+    clock_now,
+    exits,
+    out,
+    plan_app,
+    print_json,
+    usage_error,
 )
-app.add_typer(plan_app, name="plan")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _now() -> datetime:
-    """The clock's reading (the system's, or `ESC_SYNC_NOW`'s; a bad value is a usage error)."""
-    try:
-        return clock_from_env()()
-    except ConfigError as exc:
-        raise _usage(str(exc)) from None
-
-
-def _usage(message: str) -> typer.Exit:
-    """Print a usage error; the caller raises the returned exit (code 2)."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
-
-
-def _print_json(value: Any) -> None:
-    """JSON on stdout, unstyled."""
-    print(json.dumps(value, indent=2, default=str, ensure_ascii=False))
-
-
-@rules_app.command("explain")
-def rules_explain(
-    ticket_id: Annotated[int, typer.Argument(help="The helpdesk's ticket id.")],
-    connector: Annotated[
-        str | None, typer.Option("--connector", help="Connector name (default: the first).")
-    ] = None,
-    at: Annotated[
-        str | None, typer.Option("--at", help="Evaluate at this ISO-8601 time (default: now).")
-    ] = None,
-    config: ConfigOpt = Path("config.example.toml"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Why a ticket is or is not escalated: every rule, every condition, the value seen."""
-    from esc_sync.app import load_policy_for
-    from esc_sync.config import load_config
-    from esc_sync.connectors import build_connector
-    from esc_sync.errors import SkippableError
-    from esc_sync.explain import as_json as explanation_json
-    from esc_sync.explain import explain_ticket, parse_at, render
-    from esc_sync.state.sqlite import Store
-
-    try:
-        now = parse_at(at, _now())
-    except ValueError:
-        raise _usage(f"--at {at!r}: use an ISO-8601 time such as 2026-03-02T10:00:00Z") from None
-    with exits():
-        cfg = load_config(config)
-        names = [p.name for p in cfg.profiles]
-        if connector is not None and connector not in names:
-            raise _usage(f"--connector {connector!r}: the config names {', '.join(names)}")
-        profile = cfg.profiles[names.index(connector)] if connector else cfg.profiles[0]
-        policy = load_policy_for(cfg)
-        helpdesk = build_connector(profile, now=clock_from_env())
-        # Read-only: an absent store is not created; an existing one is only read.
-        store = Store(cfg.state_path) if cfg.state_path.exists() else None
-        try:
-            helpdesk.check_auth()
-            exp = explain_ticket(policy, helpdesk, store, ticket_id, now)
-        except SkippableError as exc:
-            raise _usage(f"ticket {ticket_id} cannot be read on {profile.name}: {exc}") from None
-        finally:
-            if store is not None:
-                store.close()
-        if as_json:
-            _print_json(explanation_json(exp))
-        else:
-            render(out, exp)
-
-
-@rules_app.command("schema")
-def rules_schema(
-    output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
-    ] = None,
-) -> None:
-    """Print the JSON Schema of policy files (for editor completion and checking)."""
-    from esc_sync.policy.schema import json_schema
-
-    schema = json_schema()
-    schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
-    schema.setdefault("title", "esc-sync policy file")
-    text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-    if output is None:
-        print(text, end="")
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    out.print(f"schema written to {output}", highlight=False)
 
 
 @plan_app.command("diff")
@@ -130,7 +37,7 @@ def plan_diff(
     with exits():
         diff = diff_plans(read_plan(old), read_plan(new))
     if as_json:
-        _print_json(diff.as_json())
+        print_json(diff.as_json())
         return
     for line in summary_lines(diff):
         out.print(line, highlight=False, markup=False)
@@ -176,9 +83,9 @@ def audit(
     from esc_sync.config import load_config
 
     try:
-        start = parse_since(since, _now()) if since else None
+        start = parse_since(since, clock_now()) if since else None
     except ValueError as exc:
-        raise _usage(str(exc)) from None
+        raise usage_error(str(exc)) from None
     with exits():
         cfg = load_config(config, require_secrets=False)
         q = AuditQuery(ticket=ticket, rule=rule, since=start, connector=connector, live_only=live)
@@ -229,11 +136,11 @@ def report(
     from esc_sync.config import load_config
     from esc_sync.htmlreport import build_report
 
-    now = _now()
+    now = clock_now()
     try:
         start = parse_since(since, now)
     except ValueError as exc:
-        raise _usage(str(exc)) from None
+        raise usage_error(str(exc)) from None
     with exits():
         cfg = load_config(config, require_secrets=False)
         try:
@@ -255,6 +162,3 @@ def report(
         f"since {start:%Y-%m-%d}, {open_count} escalations open)",
         highlight=False,
     )
-
-
-__all__ = ["EXIT_INVALID", "plan_app"]

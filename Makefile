@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 sandbox: $(STAMP)
 	$(BIN)/esc-sync sandbox

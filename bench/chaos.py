@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the harness lives with the tests
 
-from tests.chaos import run_chaos  # noqa: E402
+from tests.chaos import run_chaos, run_drain  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +25,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, default=5000)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--dialect", choices=["zendesk", "freshdesk"], default="zendesk")
+    parser.add_argument("--steady", type=int, default=10, help="runs under faults, not killed")
+    parser.add_argument(
+        "--drain",
+        type=float,
+        nargs="*",
+        metavar="RATE",
+        help="instead: how many 30 s polls a backlog of --tickets takes to drain at each fault "
+        "rate (e.g. --drain 0.05 0.2)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.drain:
+        return drain(args)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_chaos(
             Path(tmp),
@@ -35,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             kills=args.kills,
             seed=args.seed,
             page_size=1000,
+            dialect=args.dialect,
+            steady_runs=args.steady,
         )
     figures = {
         "tickets": result.tickets,
@@ -47,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         "wrong_tier": len(result.wrong_tier),
         "decoys_touched": len(result.decoys_touched),
         "api_calls": result.api_calls,
+        "steady_runs": result.steady_runs,
+        "steady_completed": result.steady_completed,
+        "steady_exit_codes": dict(result.steady_exits),
+        "tickets_deferred": result.deferred,
         "seconds": result.seconds,
     }
     if args.json:
@@ -55,6 +73,30 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in figures.items():
             print(f"{key:>22}: {value}")
     return 0 if result.clean else 1
+
+
+def drain(args: argparse.Namespace) -> int:
+    """The backlog drain figures, one row per fault rate."""
+    rows = []
+    for rate in args.drain:
+        with tempfile.TemporaryDirectory() as tmp:
+            found = run_drain(
+                Path(tmp), ROOT / "rules", tickets=args.tickets, fault_rate=rate,
+                dialect=args.dialect,
+            )
+        rows.append(dataclasses.asdict(found))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        keys = ("tickets", "fault_rate", "cycles", "completed_cycles", "deferred",
+                "faults_injected", "drained", "seconds")
+        print(" | ".join(f"{k:>16}" for k in keys))
+        for row in rows:
+            print(" | ".join(f"{row[k]!s:>16}" for k in keys))
+            if row["misses"] or row["duplicates"]:
+                print(f"  misses {row['misses'][:10]} duplicates {row['duplicates'][:10]}")
+    ok = all(r["drained"] and not r["misses"] and not r["duplicates"] for r in rows)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -9,21 +9,24 @@ the helpdesk exactly once and no decoy touched.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from esc_sync.clock import NOW_VARIABLE
+from esc_sync.demo import PROFILES
 from esc_sync.sandbox import Sandbox
 
 TOKEN = "chaos-token-4c1d"
@@ -35,27 +38,6 @@ FAULTS: list[dict[str, Any]] = [
     {"kind": "malformed", "rate": 0.03},
     {"kind": "timeout", "rate": 0.02, "seconds": 2.5, "apply": True},
 ]
-PROFILE = """type = "zendesk"
-base_url = "{url}"
-email = "escalations-bot@sandbox.test"
-token_env = "ESC_SYNC_CHAOS_TOKEN"
-start = "30d"
-timeout = [2, 2]
-max_retries = 3
-page_size = {page_size}
-
-[groups]
-t1 = 360000001
-t2 = 360000002
-t3 = 360000003
-t4 = 360000004
-
-[fields]
-escalation_status = 360010001
-respond_by = 360010002
-resolve_by = 360010003
-refund_amount = 360010010
-"""
 CONFIG = """[worker]
 rules = "{rules}"
 state = "sqlite:///{work}/chaos.db"
@@ -69,6 +51,19 @@ level = "warning"
 name = "sandbox"
 profile = "sandbox.toml"
 """
+CHAOS_SETTINGS = "timeout = [2, 2]\nmax_retries = 3\n"
+
+
+def profile_text(dialect: str, url: str, page_size: int) -> str:
+    """The demo's profile of a dialect, with the chaos token, short timeouts and page size."""
+    text = PROFILES[dialect].format(url=url).replace("ESC_SYNC_DEMO_TOKEN", "ESC_SYNC_CHAOS_TOKEN")
+    lines = [line for line in text.splitlines() if not line.startswith("page_size")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("start ="))
+    size = min(page_size, 100) if dialect == "freshdesk" else page_size
+    lines[at + 1 : at + 1] = [*CHAOS_SETTINGS.splitlines(), f"page_size = {size}"]
+    return "\n".join(lines) + "\n"
+
+
 GROUP_TIERS = {360000001: "t1", 360000002: "t2", 360000003: "t3", 360000004: "t4"}
 
 
@@ -88,6 +83,15 @@ class ChaosResult:
     decoys_touched: list[int] = field(default_factory=list)
     duplicate_tasks: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # runs under faults that were not killed, and how each ended (exit code -> runs)
+    steady_runs: int = 0
+    steady_exits: Counter[int] = field(default_factory=Counter)
+    deferred: int = 0  # tickets deferred to a later cycle over the whole run (audit records)
+
+    @property
+    def steady_completed(self) -> int:
+        """Runs under faults, not killed, that completed (exit 0)."""
+        return self.steady_exits[0]
 
     @property
     def clean(self) -> bool:
@@ -111,6 +115,8 @@ def run_chaos(
     page_size: int = 1000,
     max_clean_tries: int = 15,
     now: datetime | None = None,
+    dialect: str = "zendesk",
+    steady_runs: int = 0,
 ) -> ChaosResult:
     """One chaos run in `work` against a fresh sandbox; the figures and any violation."""
     rng = random.Random(seed)
@@ -124,8 +130,9 @@ def run_chaos(
         incremental_limit=100000,
         account_limit=1000000,
         now=now,
+        dialect=dialect,
     ) as box:
-        (work / "sandbox.toml").write_text(PROFILE.format(url=box.url, page_size=page_size))
+        (work / "sandbox.toml").write_text(profile_text(dialect, box.url, page_size))
         config = work / "config.toml"
         config.write_text(CONFIG.format(rules=rules.resolve().as_posix(), work=work.as_posix()))
         expected = {
@@ -144,20 +151,49 @@ def run_chaos(
                 proc.send_signal(signal.SIGKILL)
                 result.kills += 1
             proc.wait(timeout=60)
+        # runs under the same faults, none killed: how many complete (exit 0)?
+        for _ in range(steady_runs):
+            result.runs += 1
+            result.steady_runs += 1
+            result.steady_exits[_worker(box, config).wait(timeout=900)] += 1
         # the faults stay armed: restarts go on until one cycle completes despite them
-        for _ in range(max_clean_tries):
+        for _ in range(max_clean_tries if not result.steady_completed else 0):
             result.runs += 1
             proc = _worker(box, config)
             if proc.wait(timeout=900) == 0:
                 break
         result.faults_injected = sum(1 for r in _log(box) if r.get("fault"))
         requests.delete(f"{box.url}/__sandbox/faults", timeout=30)
+        # tickets deferred for now wait out their pause: the clock moves past the last one
+        _wait_out_deferrals(box, work / "chaos.db")
         result.runs += 1
         _worker(box, config).wait(timeout=900)  # a last, quiet cycle: it must find nothing to do
+        result.deferred = _deferred_count(work / "chaos-audit.jsonl")
         result.api_calls = sum(1 for r in _log(box) if not r["path"].startswith("/__sandbox"))
         _check(box, expected, result)
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+def _wait_out_deferrals(box: Sandbox, state: Path) -> None:
+    """Move the sandbox's clock (and so the next worker's) past every deferred ticket's pause."""
+    db = sqlite3.connect(state)
+    try:
+        rows = db.execute("SELECT detail FROM ledger WHERE state = 'intent'").fetchall()
+    finally:
+        db.close()
+    pauses = [json.loads(detail).get("retry_after") for (detail,) in rows]
+    latest = max((datetime.fromisoformat(p) for p in pauses if p), default=None)
+    if latest is not None and latest > box.store.clock.now():
+        box.store.clock.offset += latest - box.store.clock.now() + timedelta(seconds=1)
+
+
+def _deferred_count(audit: Path) -> int:
+    """How many times a ticket was deferred, over every run (the audit log's records)."""
+    if not audit.exists():
+        return 0
+    lines = audit.read_text(encoding="utf-8").splitlines()
+    return sum(1 for line in lines if '"outcome": "deferred"' in line)
 
 
 def _post(box: Sandbox, path: str, body: dict[str, Any]) -> None:
@@ -213,3 +249,85 @@ def _check(box: Sandbox, expected: dict[int, dict[str, Any]], result: ChaosResul
                 result.misses.append(f"{ticket.id}:{rule}")
         if want.get("tier") and GROUP_TIERS.get(ticket.group_id or 0) != want["tier"]:
             result.wrong_tier.append(ticket.id)
+
+
+@dataclass
+class DrainResult:
+    """How many polls a backlog took to drain under a steady share of faults."""
+
+    tickets: int = 0
+    fault_rate: float = 0.0
+    cycles: int = 0
+    completed_cycles: int = 0  # runs that exited 0
+    deferred: int = 0
+    faults_injected: int = 0
+    drained: bool = False
+    seconds: float = 0.0
+    misses: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def run_drain(
+    work: Path,
+    rules: Path,
+    *,
+    tickets: int = 1000,
+    fault_rate: float = 0.2,
+    dialect: str = "zendesk",
+    poll: timedelta = timedelta(seconds=30),
+    max_cycles: int = 30,
+    now: datetime | None = None,
+) -> DrainResult:
+    """A backlog of `tickets` under `fault_rate` faults (the chaos mix, scaled), drained by
+    `run --once` every `poll` of sandbox time (the daemon's rhythm) until every expected
+    escalation is on the helpdesk and the ledger holds nothing open."""
+    result = DrainResult(tickets=tickets, fault_rate=fault_rate)
+    started = time.monotonic()
+    scale = fault_rate / sum(f["rate"] for f in FAULTS)
+    with Sandbox(
+        port=0,
+        token=TOKEN,
+        tickets=tickets,
+        recent_window=0,
+        incremental_limit=100000,
+        account_limit=1000000,
+        now=now,
+        dialect=dialect,
+    ) as box:
+        (work / "sandbox.toml").write_text(profile_text(dialect, box.url, 1000))
+        config = work / "config.toml"
+        config.write_text(CONFIG.format(rules=rules.resolve().as_posix(), work=work.as_posix()))
+        expected = {
+            int(k): v
+            for k, v in requests.get(f"{box.url}/__sandbox/expectations", timeout=30).json().items()
+        }
+        for fault in FAULTS:
+            _post(
+                box, "/__sandbox/faults", {**fault, "rate": fault["rate"] * scale, "count": 10**6}
+            )
+        while result.cycles < max_cycles:
+            result.cycles += 1
+            if _worker(box, config).wait(timeout=1800) == 0:
+                result.completed_cycles += 1
+            check = ChaosResult()
+            _check(box, expected, check)
+            if not check.misses and not _open_intents(work / "chaos.db"):
+                result.drained = True
+                break
+            box.store.clock.offset += poll
+        result.faults_injected = sum(1 for r in _log(box) if r.get("fault"))
+        final = ChaosResult()
+        _check(box, expected, final)
+        result.misses, result.duplicates = final.misses, final.duplicates + final.duplicate_tasks
+    result.deferred = _deferred_count(work / "chaos-audit.jsonl")
+    result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+def _open_intents(state: Path) -> int:
+    """Ledger entries still open (work announced but not settled)."""
+    db = sqlite3.connect(state)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM ledger WHERE state = 'intent'").fetchone()[0])
+    finally:
+        db.close()

@@ -5,7 +5,8 @@
     │   └── PolicyError          policy problems, each with file, rule id and field
     └── HelpdeskError            anything a connector met talking to a helpdesk
         ├── TransientError       429, 5xx, a 409 on a read, timeouts, connection errors: retry
-        │   └── RateLimited      429 with the pause the helpdesk asked for
+        │   ├── RateLimited      429 with the pause the helpdesk asked for
+        │   └── HelpdeskUnusable many tickets in a row failed: the cycle ends, exit 3
         ├── AuthError            401/403 on the account: stop that connector, exit 3
         ├── ConflictError        a write refused with 409 (safe_update): re-read, re-evaluate
         ├── SkippableError       one ticket's 403/404/422 or an unparseable payload: record, move on
@@ -56,6 +57,10 @@ class TransientError(HelpdeskError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class HelpdeskUnusable(TransientError):
+    """So many tickets in a row failed transiently that the helpdesk itself looks unusable."""
 
 
 class RateLimited(TransientError):

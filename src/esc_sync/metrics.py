@@ -54,6 +54,12 @@ class Metrics:
             f"{NS}_api_rate_limited", "Helpdesk API answers 429 Too Many Requests", c, registry=r
         )
         self.cycles = Counter(f"{NS}_cycles", "Successful cycles", c, registry=r)
+        self.deferred = Counter(
+            f"{NS}_deferred_tickets",
+            "Tickets whose write failed for now, left to the next cycle",
+            c,
+            registry=r,
+        )
         self.bookmark_lag = Gauge(
             f"{NS}_bookmark_lag_seconds",
             "How far behind the change feed the last page read was (0 when caught up)",
@@ -76,6 +82,7 @@ class Metrics:
             self.tickets_read.labels(conn.name)
             self.rate_limited.labels(conn.name)
             self.cycles.labels(conn.name)
+            self.deferred.labels(conn.name)
             self.bookmark_lag.labels(conn.name)
             self.due_index.labels(conn.name).set(0)
             watch_rate_limits(conn, self.rate_limited.labels(conn.name).inc)
@@ -96,6 +103,8 @@ class Metrics:
         name = str(record.get("connector"))
         outcome = str(record.get("outcome"))
         self.decisions.labels(name, outcome).inc()
+        if outcome == "deferred":
+            self.deferred.labels(name).inc()
         tier = str(record.get("tier_to") or "none")
         if outcome in ("applied", "dry-run"):
             for rule in record.get("rules") or []:

@@ -58,6 +58,19 @@ def print_report(console: Console, report: CycleReport) -> None:
         console.print(f"  per tier: {per_tier}", highlight=False)
     for endpoint, count in sorted(report.calls.items()):
         console.print(f"  {count:5d}  {endpoint}", highlight=False)
+    if report.deferred:
+        console.print(
+            f"  {len(report.deferred)} tickets deferred to the next cycle (their writes failed "
+            "for now; the ledger keeps them, recovery retries them):",
+            highlight=False,
+        )
+        for ticket_id, reason in report.deferred:
+            console.print(f"    #{ticket_id}: {reason}", highlight=False)
+    if report.stopped_early:
+        console.print(
+            f"  stopped early: {report.stop_reason or 'stopped'} (run again to finish)",
+            highlight=False,
+        )
 
 
 def summary_table(reports: Sequence[CycleReport], records: Iterable[dict[str, Any]]) -> Table:
@@ -90,6 +103,7 @@ def summary_table(reports: Sequence[CycleReport], records: Iterable[dict[str, An
     verb = "planned" if dry else "made"
     for kind in ("ticket updates", "public replies", "tasks"):
         table.add_row(f"writes {verb}: {kind}", str(writes[kind]))
+    table.add_row("tickets deferred to the next cycle", str(sum(len(r.deferred) for r in reports)))
     table.add_row("API calls", str(sum(sum(r.calls.values()) for r in reports)))
     return table
 

@@ -242,10 +242,32 @@ def test_create_task_posts_a_task_ticket(zd: ZendeskConnector, api: responses.Re
     assert zd.calls == {"POST /api/v2/tickets.json": 1}
 
 
-def test_create_task_after_a_lost_answer_finds_the_task(
+def test_create_task_sends_its_external_id_as_the_idempotency_key(
+    zd: ZendeskConnector, api: responses.RequestsMock
+) -> None:
+    api.post(TICKETS, status=201, json={"ticket": template_ticket(id=4016, type="task")},
+             headers={"x-idempotency-lookup": "miss"})
+    zd.create_task(task())
+    assert api.calls[0].request.headers["Idempotency-Key"] == "esc-sync:task:2:sla-breach:1"
+
+
+def test_create_task_after_a_lost_answer_is_replayed_with_its_key(
+    zd: ZendeskConnector, api: responses.RequestsMock
+) -> None:
+    api.post(TICKETS, body=requests.ReadTimeout("read timed out"))
+    api.post(TICKETS, status=201, json={"ticket": template_ticket(id=4016, type="task")},
+             headers={"x-idempotency-lookup": "hit"})
+    assert zd.create_task(task()) == 4016
+    keys = {c.request.headers["Idempotency-Key"] for c in api.calls}
+    assert keys == {"esc-sync:task:2:sla-breach:1"}  # the same key: Zendesk answers the first
+    assert zd.calls == {"POST /api/v2/tickets.json": 2}
+
+
+def test_create_task_that_keeps_failing_looks_for_the_task_last(
     zd: ZendeskConnector, api: responses.RequestsMock
 ) -> None:
     api.post(TICKETS, body=requests.ReadTimeout("read timed out"))
     api.get(TICKETS, json={"tickets": [template_ticket(id=4016)], "count": 1})
     assert zd.create_task(task()) == 4016
-    assert zd.calls == {"POST /api/v2/tickets.json": 1, "GET /api/v2/tickets.json": 1}
+    assert zd.calls["GET /api/v2/tickets.json"] == 1
+    assert zd.calls["POST /api/v2/tickets.json"] > 1  # retried with its key first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -42,9 +43,11 @@ def config(box: Sandbox, tmp_path: Path) -> Path:
     return write_demo_config(tmp_path, box.url, RULES, box.dialect)
 
 
-def esc_sync(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+def esc_sync(
+    *args: str, token: str = TOKEN, **env_extra: str
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a child process."""
-    env = child_env({"ESC_SYNC_DEMO_TOKEN": token})
+    env = child_env({"ESC_SYNC_DEMO_TOKEN": token, **env_extra})
     return subprocess.run(
         [sys.executable, "-m", "esc_sync", *args], capture_output=True, text=True, env=env,
         timeout=300, check=False,
@@ -148,6 +151,43 @@ def test_rate_limit_and_server_errors_are_ridden_out(box: Sandbox, config: Path)
         if r["method"] == "GET" and re.search(feed, r["path"])
     ]
     assert 429 in statuses and 503 in statuses and statuses[-1] == 200
+
+
+def test_a_write_failing_for_now_defers_one_ticket_and_the_run_still_completes(
+    box: Sandbox, config: Path
+) -> None:
+    writes = r"^/api/v2/tickets/\d+(\.json)?$"  # a single ticket's PUT, both dialects
+    requests.post(f"{box.url}/__sandbox/faults",
+                  json={"kind": "500", "count": 8, "path": writes, "method": "PUT"}, timeout=10)
+
+    # single writes (no bulk jobs), so the failing PUTs are ticket updates
+    result = esc_sync("run", "--config", str(config), "--once",
+                      ESC_SYNC_WORKER__BULK_THRESHOLD="1000")
+
+    assert result.returncode == 0, result.stderr
+    assert "deferred to the next cycle" in result.stdout
+    audit = [json.loads(line) for line in (config.parent / "demo-audit.jsonl").read_text()
+             .splitlines()]
+    deferred = [r for r in audit if r["outcome"] == "deferred"]
+    applied = [r for r in audit if r["outcome"] == "applied"]
+    assert deferred and applied and "500" in deferred[0]["error"]
+
+
+def test_a_run_stopped_by_its_deadline_says_so_and_exits_4(box: Sandbox, config: Path) -> None:
+    profile = config.parent / "sandbox.toml"
+    lines = [ln for ln in profile.read_text().splitlines() if not ln.startswith("page_size")]
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("start ="))
+    profile.write_text("\n".join([*lines[: at + 1], "page_size = 10", *lines[at + 1 :]]) + "\n")
+
+    result = esc_sync("run", "--config", str(config), "--once",
+                      ESC_SYNC_WORKER__CYCLE_DEADLINE="0s")
+
+    assert result.returncode == 4, result.stderr
+    assert "stopped early" in result.stdout and "run again" in result.stderr
+    audit = (config.parent / "demo-audit.jsonl").read_text()
+    assert '"outcome": "stopped-early"' in audit
+    again = esc_sync("run", "--config", str(config), "--once")
+    assert again.returncode in (0, 4)
 
 
 def test_invalid_policy_exits_1_naming_the_problem(tmp_path: Path, box: Sandbox) -> None:

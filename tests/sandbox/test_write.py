@@ -219,3 +219,22 @@ def test_another_agent_can_authenticate_with_the_token(box: Sandbox) -> None:
     assert me["email"] == "priya.raman@sandbox.test" and me["role"] == "agent"
     assert box.store.tickets[tid].comments[-1].author_id == me["id"]
     assert me["email"] != BOT_EMAIL
+
+
+def test_an_idempotency_key_replays_the_first_creation(client: Client, box: Sandbox) -> None:
+    task = {"type": "task", "subject": "Call back", "external_id": "esc-sync:t:1",
+            "comment": {"body": "Follow-up", "public": False}}
+    key = {"Idempotency-Key": "esc-sync:t:1"}
+    before = len(box.store.tickets)
+
+    first = client.api("POST", "tickets.json", json={"ticket": task}, headers=key)
+    again = client.api("POST", "tickets.json", json={"ticket": task}, headers=key)
+    other = client.api("POST", "tickets.json", json={"ticket": {**task, "subject": "x"}},
+                       headers=key)
+
+    assert first.status_code == again.status_code == 201
+    assert first.headers["x-idempotency-lookup"] == "miss"
+    assert again.headers["x-idempotency-lookup"] == "hit"
+    assert again.json()["ticket"]["id"] == first.json()["ticket"]["id"]
+    assert other.status_code == 400
+    assert len(box.store.tickets) == before + 1

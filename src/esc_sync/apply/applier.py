@@ -21,8 +21,15 @@ import structlog
 
 from esc_sync.apply.recorder import Recorder
 from esc_sync.apply.results import CycleReport
+from esc_sync.apply.retry import hold_for_retry
 from esc_sync.connectors.base import Connector
-from esc_sync.errors import ConflictError, SkippableError
+from esc_sync.errors import (
+    ConflictError,
+    HelpdeskUnusable,
+    RateLimited,
+    SkippableError,
+    TransientError,
+)
 from esc_sync.model import Ticket, TicketUpdate
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.plan.writes import calls_for, has_reply, task_detail
@@ -32,6 +39,9 @@ from esc_sync.state.protocol import Ledger, Mirror, TierEntries
 log = structlog.get_logger("esc_sync.worker")
 
 MAX_CONFLICT_RETRIES = 3
+# Tickets deferred in a row (transient failures, no write landing between) before the cycle
+# ends with the helpdesk called unusable.
+FAILURES_IN_A_ROW = 10
 
 # Where a write can be cut short: after the intents are recorded, after the ticket update
 # landed (the note travels with it), after the customer message, after each task, after a
@@ -54,13 +64,17 @@ class Applier:
         recorder: Recorder,
         clock: Callable[[], datetime],
         crash_point: Callable[[str], None] = lambda point: None,
+        failure_limit: int = FAILURES_IN_A_ROW,
     ) -> None:
         self.store = store
         self.recorder = recorder
         self.clock = clock
         self.crash_point = crash_point
-        # (connector, ticket) whose bulk writes are still settling: left alone until recovery
+        # (connector, ticket) whose writes are still settling (a bulk job, a deferred ticket):
+        # left alone until recovery
         self.postponed: set[tuple[str, int]] = set()
+        self.failure_limit = failure_limit
+        self.failures_in_a_row = 0
 
     # -- the one loop: plan, record, write, and plan again on a conflict ------------------------
 
@@ -117,6 +131,26 @@ class Applier:
             )
         except SkippableError as exc:
             self.recorder.skipped(name, report, ticket.id, str(exc), self.clock())
+        except TransientError as exc:
+            if isinstance(exc, RateLimited):
+                raise  # the account's budget is spent: no other ticket would fare better
+            self.defer(name, report, ticket.id, self.store.episode(name, ticket.id), str(exc))
+
+    def defer(
+        self, connector: str, report: CycleReport, ticket_id: int, episode: int, reason: str
+    ) -> None:
+        """One ticket's write failed for now (after the retries that are safe): its work waits
+        in the ledger for the next cycle's recovery, with a growing pause, and the cycle goes
+        on. Many failures in a row mean the helpdesk itself is failing: the cycle ends."""
+        self.failures_in_a_row += 1
+        now = self.clock()
+        retry_after = hold_for_retry(self.store, connector, ticket_id, episode, reason, now)
+        self.postponed.add((connector, ticket_id))
+        self.recorder.deferred(connector, report, ticket_id, reason, retry_after, now)
+        if self.failures_in_a_row >= self.failure_limit:
+            raise HelpdeskUnusable(
+                f"{self.failures_in_a_row} tickets in a row failed; the last: {reason}"
+            )
 
     def adopt(self, connector: str, tplan: TicketPlan) -> None:
         """Record what the plan found already done: markers on the ticket, moot reminders."""
@@ -157,6 +191,7 @@ class Applier:
                 move.respond_by,
                 move.resolve_by,
             )
+        self.failures_in_a_row = 0
         self.recorder.outcome(connector, report, tplan, "applied", made, [], self.clock())
 
     def reread(self, connector: Connector, ticket_id: int) -> Ticket:

@@ -183,7 +183,10 @@ class BulkApplier:
                     error=outcome.error,
                     conflict=outcome.conflict,
                 )
-                retry.append((self.applier.reread(self.connector, d.ticket.id), d.planner))
+                try:
+                    retry.append((self.applier.reread(self.connector, d.ticket.id), d.planner))
+                except TransientError as exc:
+                    self._defer(d, exc)
             else:
                 self._leave(d, outcome, retry)
         return landed
@@ -213,7 +216,11 @@ class BulkApplier:
             message = d.plan.update.customer_message if d.plan.update else None
             assert message is not None
             if isinstance(outcome, JobItem) and not outcome.ok:
-                self.applier.send_reply(self.connector, d.ticket.id, None, message)
+                try:
+                    self.applier.send_reply(self.connector, d.ticket.id, None, message)
+                except TransientError as exc:
+                    self._defer(d, exc)  # the reply's intent stays open for recovery
+                    continue
             elif not isinstance(outcome, JobItem):
                 self._leave(d, outcome, retry)
                 continue
@@ -241,7 +248,11 @@ class BulkApplier:
             elif isinstance(outcome, JobItem):
                 # failed: one single attempt, looking first in case it exists after all
                 found = self.connector.find_task(external_id)
-                task_id = found if found is not None else self.connector.create_task(task)
+                try:
+                    task_id = found if found is not None else self.connector.create_task(task)
+                except TransientError as exc:
+                    self._defer(d, exc)  # the task's intent stays open for recovery
+                    continue
             else:
                 self._leave(d, outcome, retry)
                 continue
@@ -343,6 +354,13 @@ class BulkApplier:
             if landed is not None:
                 retry.append((landed, d.planner))
             d.settled = True
+
+    def _defer(self, d: Deferred, exc: TransientError) -> None:
+        """One item's single-write fallback failed for now: its intents wait for recovery."""
+        if isinstance(exc, RateLimited):
+            raise exc
+        self.applier.defer(self.name, self.report, d.ticket.id, d.episode, str(exc))
+        d.settled = False
 
     def _clock(self) -> datetime:
         return self.applier.clock()

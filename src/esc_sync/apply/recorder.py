@@ -200,6 +200,52 @@ class Recorder:
                 steps=[key for key, _ in tplan.intents],
             )
 
+    def deferred(
+        self,
+        connector: str,
+        report: CycleReport,
+        ticket_id: int,
+        reason: str,
+        retry_after: datetime,
+        at: datetime,
+    ) -> None:
+        """A ticket whose write failed for now: left to the next cycle, with why and when."""
+        report.deferred.append((ticket_id, reason))
+        log.warning(
+            "ticket deferred to the next cycle",
+            connector=connector,
+            ticket=ticket_id,
+            reason=reason,
+            retry_after=iso(retry_after),
+        )
+        self.audit.write(
+            {
+                "at": iso(at),
+                "connector": connector,
+                "ticket": ticket_id,
+                "dry_run": report.dry_run,
+                "outcome": "deferred",
+                "error": reason,
+                "retry_after": iso(retry_after),
+            }
+        )
+
+    def stopped(self, connector: str, report: CycleReport, at: datetime) -> None:
+        """A cycle that stopped before the feed's end: how far it got, and why."""
+        reason = report.stop_reason or "stopped"
+        log.warning("cycle stopped early", connector=connector, pages=report.pages, reason=reason)
+        self.audit.write(
+            {
+                "at": iso(at),
+                "connector": connector,
+                "dry_run": report.dry_run,
+                "outcome": "stopped-early",
+                "error": reason,
+                "pages": report.pages,
+                "tickets_read": report.tickets_read,
+            }
+        )
+
     def skipped(
         self,
         connector: str,

@@ -14,8 +14,9 @@ import structlog
 
 from esc_sync.apply.applier import Applier
 from esc_sync.apply.results import CycleReport
+from esc_sync.apply.retry import RETRY_KEY
 from esc_sync.connectors.base import BulkWriter, Connector
-from esc_sync.errors import SkippableError
+from esc_sync.errors import RateLimited, SkippableError, TransientError
 from esc_sync.model import LedgerEntry, TaskCreate, Ticket, TicketUpdate
 from esc_sync.plan.writes import has_reply
 from esc_sync.state.protocol import DeadLetters
@@ -23,7 +24,9 @@ from esc_sync.state.protocol import DeadLetters
 log = structlog.get_logger("esc_sync.recovery")
 
 # Intent details that describe the write's circumstances, not the write itself.
-BOOKKEEPING = frozenset({"after_marker", "jobs", "settle_after"})
+BOOKKEEPING = frozenset(
+    {"after_marker", "jobs", "settle_after", "attempts", "retry_after", "error"}
+)
 
 
 def recover(
@@ -73,6 +76,11 @@ def settle_ticket(
         applier.store.forget_intents(name, ticket_id, episode)
         dead.dead_letter(name, ticket_id, f"recovery: {exc}", None, applier.clock())
         return None
+    except TransientError as exc:
+        if isinstance(exc, RateLimited):
+            raise  # the account's budget is spent: the cycle stops, intents stay open
+        applier.defer(name, report, ticket_id, episode, f"recovery: {exc}")
+        return None
     return landed
 
 
@@ -86,9 +94,12 @@ def _running_jobs(connector: Connector, groups: Iterable[list[LedgerEntry]]) -> 
 
 
 def _still_settling(entries: list[LedgerEntry], running: set[str], now: datetime) -> bool:
-    """True while a ticket's bulk job may still write: it runs, or its submission's answer
-    was lost and the settle time has not come."""
+    """True while a ticket's bulk job may still write (it runs, or its submission's answer
+    was lost and the settle time has not come), or while a deferred ticket waits its turn."""
     for e in entries:
+        retry = e.detail.get("retry_after")
+        if retry and datetime.fromisoformat(retry) > now:
+            return True
         jobs = e.detail.get("jobs", [])
         if any(j in running for j in jobs):
             return True
@@ -109,6 +120,11 @@ def _recover_ticket(
     name, store, clock = connector.name, applier.store, applier.clock
     rules = [e for e in entries if "marker" in e.detail]
     ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
+    if all(e.key == RETRY_KEY for e in entries):  # deferred before any write: plan it again
+        store.forget_intents(name, ticket_id, episode)
+        store.observe(name, ticket)
+        return ticket
+    store.forget_keys(name, ticket_id, episode, [RETRY_KEY])
     markers = ticket.markers()
     if rules:
         if not all(e.detail.get("marker") in markers for e in rules):

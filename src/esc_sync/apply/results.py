@@ -40,3 +40,7 @@ class CycleReport:
     rows: list[PlannedRow] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     stopped_early: bool = False
+    stop_reason: str | None = None  # why the cycle stopped before the feed's end
+    # tickets whose write failed transiently (after the safe retries): left for the next
+    # cycle's recovery, with why
+    deferred: list[tuple[int, str]] = field(default_factory=list)

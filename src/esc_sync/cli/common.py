@@ -4,7 +4,7 @@ The verb modules (`run`, `state`, `rules`, `views`) register their commands on t
 this module imports none of them.
 
 Exit codes (RULES.md): 0 ok, 1 validation or rule-test failure, 2 usage error, 3 helpdesk
-unreachable or authentication refused.
+unreachable or authentication refused, 4 `run --once` stopped before the feed's end (run again).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rich.console import Console
 from esc_sync.clock import clock_from_env
 from esc_sync.errors import AuthError, ConfigError, HelpdeskError
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_HELPDESK = 0, 1, 2, 3
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_HELPDESK, EXIT_STOPPED = 0, 1, 2, 3, 4
 
 app = typer.Typer(
     help="esc-sync: escalate helpdesk tickets by a policy kept in TOML.",

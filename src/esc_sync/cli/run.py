@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from esc_sync import logs
-from esc_sync.cli.common import EXIT_USAGE, ConfigOpt, app, err, exits, out
+from esc_sync.cli.common import EXIT_STOPPED, EXIT_USAGE, ConfigOpt, app, err, exits, out
 
 
 @app.command()
@@ -71,6 +71,9 @@ def run(
                 if plan_out is not None:
                     count = observer.write_plan(plan_out, application.worker.clock())
                     out.print(f"plan: {count} tickets written to {plan_out}", highlight=False)
+                if any(r.stopped_early for r in observer.reports):
+                    err.print("stopped early: the feed was not read to its end; run again")
+                    raise typer.Exit(EXIT_STOPPED)
                 return
             daemon = Daemon(
                 application.worker,

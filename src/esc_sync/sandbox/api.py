@@ -275,12 +275,33 @@ def put_ticket(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
 
 
 def post_ticket(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
-    """POST /tickets: 201 with a Location header."""
+    """POST /tickets: 201 with a Location header.
+
+    With an `Idempotency-Key` header a repeat of the same body answers the first result with
+    `x-idempotency-lookup: hit` (first time: `miss`) and creates nothing. A repeat with another
+    body is refused with 400 here; what Zendesk answers then is not documented (a guess).
+    """
+    key = next((v for k, v in req.headers.items() if k.lower() == "idempotency-key"), None)
     payload = ticket_payload(req.json())
     with ctx.store.lock:
+        if key is not None and key in ctx.store.idempotent:
+            sent, first, headers = ctx.store.idempotent[key]
+            if sent != req.body:
+                raise ApiError(
+                    400,
+                    {
+                        "error": "IdempotentRequestError",
+                        "description": "Idempotency-Key reused with another body",
+                    },
+                )
+            return Reply(201, first, {**headers, "x-idempotency-lookup": "hit"})
         ticket, audit = create_ticket(ctx.store, payload, ctx.user, ctx.custom_ids)
         body = {"ticket": ticket_json(ctx.store, ticket, ctx.base), "audit": audit}
-    return Reply(201, body, {"Location": f"{ctx.base}/api/v2/tickets/{ticket.id}.json"})
+        headers = {"Location": f"{ctx.base}/api/v2/tickets/{ticket.id}.json"}
+        if key is not None:
+            ctx.store.idempotent[key] = (req.body, body, headers)
+            headers = {**headers, "x-idempotency-lookup": "miss"}
+    return Reply(201, body, headers)
 
 
 BULK_MAX = 100

@@ -154,6 +154,8 @@ class Store:
         self.groups: dict[int, Group] = {}
         self.tickets: dict[int, Ticket] = {}
         self.requests: list[dict[str, Any]] = []
+        # POST /tickets `Idempotency-Key` -> (the body sent, the first answer, its headers)
+        self.idempotent: dict[str, tuple[bytes, dict[str, Any], dict[str, str]]] = {}
         self.bot_id = 0  # the API user (an admin)
         self.default_agent_id = 0  # who edits through the admin hook when no one is named
         self._next_comment = 21_000_000_001

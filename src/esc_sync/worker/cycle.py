@@ -28,6 +28,7 @@ from esc_sync.connectors.base import (
     Page,
     derive_comment_fields,
 )
+from esc_sync.errors import RateLimited
 from esc_sync.model import Ticket
 from esc_sync.plan.ticket import TicketPlan, needs_comments, plan_ticket
 from esc_sync.policy import Policy
@@ -118,8 +119,15 @@ class Worker:
         return report
 
     def _read_and_act(self, connector: Connector, report: CycleReport) -> None:
-        self._read_changes(connector, report)
-        if not report.stopped_early:
+        try:
+            self._read_changes(connector, report)
+        except RateLimited as exc:
+            # the account's budget is spent for longer than we wait: stop, keep the bookmark
+            report.stopped_early = True
+            report.stop_reason = f"rate limited past the client's patience ({exc})"
+        if report.stopped_early:
+            self.recorder.stopped(connector.name, report, self.clock())
+        else:
             self.clockwork.sweep(connector, report)
 
     def sweep(self, connector: Connector, *, dry_run: bool = False) -> CycleReport:
@@ -154,6 +162,7 @@ class Worker:
             report.pages += 1
             if not complete:  # stopped mid-page: the pages are read again next time
                 report.stopped_early = True
+                report.stop_reason = f"a stop was requested while page {report.pages} was read"
                 return
             batch.bookmark = page.bookmark
             batch.pages += 1
@@ -163,6 +172,13 @@ class Worker:
                 self._settle(connector, batch, report)
             if over:
                 report.stopped_early = not page.end_of_stream
+                if self.should_stop():
+                    report.stop_reason = f"a stop was requested after {report.pages} pages"
+                else:
+                    report.stop_reason = (
+                        f"the cycle deadline ({self.cycle_deadline}) passed after "
+                        f"{report.pages} pages; the rest of the feed is read next time"
+                    )
                 return
         if batch.bookmark is not None:
             self._settle(connector, batch, report)

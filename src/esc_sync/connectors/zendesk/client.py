@@ -131,9 +131,22 @@ class ZendeskClient:
         body = self.http.request("GET", "/api/v2/tickets.json", params={"external_id": external_id})
         return body if isinstance(body, dict) else {}
 
-    def create_ticket(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /api/v2/tickets.json`; returns the response body."""
-        result = self.http.request("POST", "/api/v2/tickets.json", json_body=body)
+    def create_ticket(
+        self, body: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """`POST /api/v2/tickets.json`; returns the response body.
+
+        With an `Idempotency-Key` (helpdesk-apis.md: a repeat of the same key and body answers
+        the first result) the request is safe to repeat after a 5xx, a timeout or a lost answer.
+        """
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        result = self.http.request(
+            "POST",
+            "/api/v2/tickets.json",
+            json_body=body,
+            headers=headers,
+            idempotent=idempotency_key is not None,
+        )
         return result if isinstance(result, dict) else {}
 
     def update_many(self, tickets: list[dict[str, Any]]) -> dict[str, Any]:

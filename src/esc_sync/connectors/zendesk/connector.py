@@ -316,11 +316,12 @@ class ZendeskConnector:
         return None
 
     def create_task(self, task: TaskCreate) -> int:
-        """Create a follow-up task ticket; after an ambiguous failure, look for it first."""
+        """Create a follow-up task ticket, its external id as the `Idempotency-Key` (so the
+        create is retried at once after a lost answer); after the retries, look for it."""
         try:
-            body = self.client.create_ticket(task_body(task))
+            body = self.client.create_ticket(task_body(task), idempotency_key=task.external_id)
         except TransientError:
-            # The POST may have landed before the failure: the external id tells.
+            # The POST may have landed before the failure (a key long expired): the id tells.
             found = self.find_task(task.external_id)
             if found is None:
                 raise

@@ -30,7 +30,7 @@ from esc_sync.errors import (
     SkippableError,
     TransientError,
 )
-from esc_sync.model import Ticket, TicketUpdate
+from esc_sync.model import Ticket, TicketUpdate, TierMove
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.plan.writes import calls_for, has_reply, task_detail
 from esc_sync.state.facts import with_requester_history
@@ -164,35 +164,29 @@ class Applier:
                     ticket=tplan.ticket.id,
                     key=key,
                 )
-        move = tplan.adopt_entry
-        if move is not None:
-            self.store.enter_tier(
-                connector,
-                tplan.ticket.id,
-                tplan.episode,
-                move.tier,
-                move.at,
-                move.respond_by,
-                move.resolve_by,
-            )
+        if tplan.adopt_entry is not None:
+            self._enter(connector, tplan, tplan.adopt_entry)
 
     def finish(
         self, connector: str, report: CycleReport, tplan: TicketPlan, made: list[str]
     ) -> None:
         """After a plan's writes landed: the tier entry it makes, the record."""
-        move = tplan.enter
-        if move is not None and tplan.plan.update is not None:
-            self.store.enter_tier(
-                connector,
-                tplan.ticket.id,
-                tplan.episode,
-                move.tier,
-                move.at,
-                move.respond_by,
-                move.resolve_by,
-            )
+        if tplan.enter is not None and tplan.plan.update is not None:
+            self._enter(connector, tplan, tplan.enter)
         self.failures_in_a_row = 0
         self.recorder.outcome(connector, report, tplan, "applied", made, [], self.clock())
+
+    def _enter(self, connector: str, tplan: TicketPlan, move: TierMove) -> None:
+        """Record that the ticket is in a tier now, with that tier's deadlines."""
+        self.store.enter_tier(
+            connector,
+            tplan.ticket.id,
+            tplan.episode,
+            move.tier,
+            move.at,
+            move.respond_by,
+            move.resolve_by,
+        )
 
     def reread(self, connector: Connector, ticket_id: int) -> Ticket:
         """Read a ticket again with its comments (a write whose answer was lost shows its

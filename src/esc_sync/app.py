@@ -13,7 +13,8 @@ from esc_sync.connectors import build_connector
 from esc_sync.connectors.base import Connector
 from esc_sync.durations import parse_duration
 from esc_sync.policy import Policy, load_policy
-from esc_sync.state.sqlite import Store
+from esc_sync.state.open import open_store
+from esc_sync.state.protocol import StateStore
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
 
@@ -24,7 +25,7 @@ class App:
 
     config: Config
     policy: Policy
-    store: Store
+    store: StateStore
     audit: AuditLog
     connectors: list[Connector]
     worker: Worker
@@ -67,7 +68,12 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
     config = load_config(config_path)
     clock = clock if clock is not None else clock_from_env()
     policy = load_policy_for(config)
-    store = Store(config.state_path)
+    worker_settings = config.settings.worker
+    store = open_store(
+        config.state_url,
+        worker_id=worker_settings.worker_id,
+        lease_ttl=worker_settings.ttl_seconds,
+    )
     audit = AuditLog(config.audit_path)
     connectors = [build_connector(p, now=clock) for p in config.profiles]
     worker = Worker(

@@ -56,20 +56,46 @@ class WorkerSection(BaseModel):
     # A page with at least this many tickets to write uses the helpdesk's bulk jobs (Zendesk).
     bulk_threshold: int = Field(default=20, ge=1)
     bulk_wait: str = "5m"  # how long to follow a bulk job before leaving it to recovery
+    # Several workers on PostgreSQL: who this worker is, and how long its leases last unrenewed.
+    worker_id: str = ""
+    lease_ttl: str = "30s"
 
-    _durations = field_validator("poll_interval", "cycle_deadline", "bulk_wait")(_check_duration)
+    _durations = field_validator("poll_interval", "cycle_deadline", "bulk_wait", "lease_ttl")(
+        _check_duration
+    )
 
     @field_validator("state")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError('only "sqlite:///PATH" is offered for now')
-        return value
+    def _state_url(cls, value: str) -> str:
+        if value.startswith("sqlite:///"):
+            return value
+        if value.startswith(("postgresql://", "postgres://")):
+            if _has_password(value):
+                # never echo the value: it holds a secret
+                raise ValueError(
+                    "the PostgreSQL URL must not carry a password: put it in PGPASSWORD or "
+                    "~/.pgpass (libpq reads both)"
+                )
+            return value
+        raise ValueError('expected "sqlite:///PATH" or "postgresql://USER@HOST:PORT/DBNAME"')
+
+    @property
+    def ttl_seconds(self) -> float:
+        """The lease TTL in seconds."""
+        return parse_duration(self.lease_ttl).total_seconds()
 
     @property
     def poll_every(self) -> timedelta:
         """The poll interval as a timedelta."""
         return parse_duration(self.poll_interval)
+
+
+def _has_password(url: str) -> bool:
+    """Whether a libpq URL carries a password (in the authority or as a parameter)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    return parts.password is not None or "password" in parse_qs(parts.query)
 
 
 class LogSection(BaseModel):
@@ -197,6 +223,14 @@ class Config(BaseModel):
     def rules_path(self) -> Path:
         """The policy file or folder."""
         return self.base_dir / self.settings.worker.rules
+
+    @property
+    def state_url(self) -> str:
+        """The state store: a PostgreSQL URL as written, or `sqlite:///` + the resolved file."""
+        raw = self.settings.worker.state
+        if raw.startswith("sqlite:///"):
+            return f"sqlite:///{self.state_path}"
+        return raw
 
     @property
     def state_path(self) -> Path:

@@ -11,6 +11,11 @@
         ├── ConflictError        a write refused with 409 (safe_update): re-read, re-evaluate
         ├── SkippableError       one ticket's 403/404/422 or an unparseable payload: record, move on
         └── PaginationStalled    a cursor or page that does not advance
+    StateError                   the state store cannot be used
+    ├── StateUnavailable         the database cannot be reached (at start: exit 3; mid-cycle:
+    │                            that cycle fails, the next one retries)
+    ├── SchemaTooNew             the database was written by a newer esc-sync: exit 1
+    └── LeaseLost                another worker holds the connector now: nothing is recorded
 
 Connectors classify by HTTP status code, never by message text: bodies may be text/plain or HTML.
 """
@@ -81,3 +86,26 @@ class SkippableError(HelpdeskError):
 
 class PaginationStalled(HelpdeskError):
     """A cursor or page did not advance: continuing would loop forever."""
+
+
+class StateError(EscSyncError):
+    """The state store cannot be used as asked."""
+
+
+class StateUnavailable(StateError):
+    """The database could not be reached or the connection was lost."""
+
+
+class SchemaTooNew(StateError):
+    """The state schema is newer than this esc-sync knows."""
+
+
+class LeaseLost(StateError):
+    """This worker no longer holds the connector's lease: its writes are refused (fenced)."""
+
+    def __init__(self, connector: str) -> None:
+        self.connector = connector
+        super().__init__(
+            f"connector {connector!r}: this worker no longer holds its lease "
+            "(another worker took it over); nothing was recorded"
+        )

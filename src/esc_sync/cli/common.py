@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from esc_sync.clock import clock_from_env
-from esc_sync.errors import AuthError, ConfigError, HelpdeskError
+from esc_sync.errors import AuthError, ConfigError, HelpdeskError, SchemaTooNew, StateError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_HELPDESK, EXIT_STOPPED = 0, 1, 2, 3, 4
 
@@ -64,6 +64,12 @@ def exits() -> Iterator[None]:
         raise typer.Exit(EXIT_HELPDESK) from None
     except HelpdeskError as exc:
         err.print(f"[red]error:[/red] helpdesk unreachable or failing: {exc}", highlight=False)
+        raise typer.Exit(EXIT_HELPDESK) from None
+    except SchemaTooNew as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except StateError as exc:  # the state database unreachable (or a lease lost at the end)
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_HELPDESK) from None
 
 

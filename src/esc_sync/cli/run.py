@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from esc_sync import logs
 from esc_sync.cli.common import EXIT_STOPPED, EXIT_USAGE, ConfigOpt, app, err, exits, out
+
+if TYPE_CHECKING:
+    from esc_sync.app import App
+    from esc_sync.connectors.base import Connector
 
 
 @app.command()
@@ -61,8 +66,11 @@ def run(
             for connector in connectors:
                 connector.check_auth()
             if once:
+                held = _leases_for_once(application, connectors, dry)
                 with observer.showing_progress():
                     for connector in connectors:
+                        if connector.name not in held:
+                            continue
                         report = application.worker.run_cycle(connector, dry_run=dry)
                         observer.cycle_done(report)
                 for report in observer.reports:
@@ -82,6 +90,7 @@ def run(
                 dry_run=dry,
                 on_cycle=observer.cycle_done,
                 reloader=application.policy_reloader(),
+                lease_ttl=settings.worker.ttl_seconds,
             )
             daemon.install_signal_handlers()
             code = daemon.run()
@@ -90,6 +99,23 @@ def run(
             application.close()
         if code:
             raise typer.Exit(code)
+
+
+def _leases_for_once(application: App, connectors: Sequence[Connector], dry: bool) -> set[str]:
+    """The connectors a single cycle may run: all when dry (it writes nothing), else those
+    whose leases this worker can take (on SQLite, all); says which another worker runs."""
+    names = [c.name for c in connectors]
+    if dry:
+        return set(names)
+    held = set(application.store.balance(names))
+    owners = {r["connector"]: r["holder"] for r in application.store.lease_status()}
+    for name in names:
+        if name not in held:
+            err.print(
+                f"connector {name}: run by worker {owners.get(name) or '?'} now; skipped",
+                highlight=False,
+            )
+    return held
 
 
 @app.command()

@@ -7,6 +7,7 @@ protocol only, so what each part reads and writes is visible in its signature.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -131,14 +132,40 @@ class SurgeHits(Protocol):
     ) -> list[tuple[int, datetime]]: ...
 
 
+class Leases(Protocol):
+    """Which connectors this worker runs: every one on SQLite, a fair share on PostgreSQL.
+
+    On PostgreSQL each connector is held under a lease with a fencing token; every state write
+    for it is refused with `LeaseLost` once another worker took it over.
+    """
+
+    worker_id: str
+
+    def balance(self, connectors: Sequence[str]) -> list[str]: ...
+
+    def holds(self, connector: str) -> bool: ...
+
+    def check_lease(self, connector: str) -> None: ...
+
+    def release_all(self) -> None: ...
+
+    def lease_status(self) -> list[dict[str, Any]]: ...
+
+
 class FactSource(Mirror, Ledger, TierEntries, SurgeHits, Protocol):
     """What gathering a ticket's facts reads (and nothing it writes is used)."""
 
 
 class StateStore(
-    Bookmarks, Mirror, Ledger, TierEntries, DueIndex, DeadLetters, SurgeHits, Protocol
+    Bookmarks, Mirror, Ledger, TierEntries, DueIndex, DeadLetters, SurgeHits, Leases, Protocol
 ):
     """A whole state store: every concern, plus a dry-run scope and closing."""
+
+    def bookmarks(self) -> dict[str, str]: ...
+
+    def ledger_count(self, connector: str, state: str = "done") -> int: ...
+
+    def schema_version(self) -> int: ...
 
     def dry_run(self) -> AbstractContextManager[None]: ...
 
@@ -150,6 +177,7 @@ __all__ = [
     "DeadLetters",
     "DueIndex",
     "FactSource",
+    "Leases",
     "Ledger",
     "Mirror",
     "StateStore",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from esc_sync.errors import SchemaTooNew
 from esc_sync.model import CLOSED_STATUSES, LedgerEntry, Ticket, TierEntry
 from esc_sync.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from esc_sync.state.snapshot import dump_ticket, load_ticket
@@ -41,6 +42,28 @@ class Store:
         """Close the database."""
         self.db.close()
 
+    # -- leases: one worker owns a SQLite file, so it holds every connector -----------------
+
+    worker_id = "this worker"
+
+    def balance(self, connectors: Sequence[str]) -> list[str]:
+        """Every connector (SQLite state has one worker)."""
+        return sorted(set(connectors))
+
+    def holds(self, connector: str) -> bool:
+        """Always: SQLite state has one worker."""
+        return True
+
+    def check_lease(self, connector: str) -> None:
+        """Nothing to check: SQLite state has one worker."""
+
+    def release_all(self) -> None:
+        """Nothing to give back."""
+
+    def lease_status(self) -> list[dict[str, Any]]:
+        """No leases: one worker runs every connector of a SQLite state."""
+        return []
+
     # -- schema ---------------------------------------------------------------------------
 
     def schema_version(self) -> int:
@@ -50,9 +73,9 @@ class Store:
     def _migrate(self) -> None:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path}: state schema {version} is newer than this esc-sync "
-                f"({SCHEMA_VERSION})"
+            raise SchemaTooNew(
+                f"{self.path}: the state schema is version {version}, newer than this "
+                f"esc-sync's {SCHEMA_VERSION}; upgrade esc-sync"
             )
         for step in range(version, SCHEMA_VERSION):
             self.db.executescript(
@@ -78,6 +101,11 @@ class Store:
             "SELECT value FROM bookmarks WHERE connector = ?", (connector,)
         ).fetchone()
         return str(row[0]) if row else None
+
+    def bookmarks(self) -> dict[str, str]:
+        """Every connector's bookmark."""
+        rows = self.db.execute("SELECT connector, value FROM bookmarks").fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
 
     def set_bookmark(self, connector: str, value: str, now: datetime) -> None:
         """Move the bookmark (called only after a page is fully applied)."""
@@ -416,14 +444,14 @@ class Store:
         self.db.execute(
             "INSERT INTO due VALUES (?, ?, ?) ON CONFLICT (connector, ticket_id) "
             "DO UPDATE SET due_at = excluded.due_at",
-            (connector, ticket_id, _utc(due_at)),
+            (connector, ticket_id, sortable_utc(due_at)),
         )
 
     def due_tickets(self, connector: str, now: datetime, limit: int = 1000) -> list[int]:
         """Tickets whose due instant has come, earliest first (an indexed range scan)."""
         rows = self.db.execute(
             "SELECT ticket_id FROM due WHERE connector = ? AND due_at <= ? ORDER BY due_at LIMIT ?",
-            (connector, _utc(now), limit),
+            (connector, sortable_utc(now), limit),
         ).fetchall()
         return [int(r[0]) for r in rows]
 
@@ -442,6 +470,6 @@ class Store:
         return int(row[0])
 
 
-def _utc(value: datetime) -> str:
+def sortable_utc(value: datetime) -> str:
     """A sortable UTC timestamp (the due index compares these as text)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -233,6 +233,8 @@ class Worker:
         batch.clear()
         if not deferred:
             return
+        if not report.dry_run:
+            self.store.check_lease(connector.name)  # a lost lease writes nothing more
         if isinstance(connector, BulkWriter) and len(deferred) >= self.bulk.threshold:
             bulk = BulkApplier(self.applier, self.store, connector, connector, report, self.bulk)
             retry = bulk.run(deferred)
@@ -306,6 +308,7 @@ class Worker:
 
     def recover(self, connector: Connector, report: CycleReport) -> None:
         """Settle writes a crash left open; plan again what did not land."""
+        self.store.check_lease(connector.name)
         now = self.clock()
         for ticket in recover(self.applier, self.store, connector, report):
             self.handle(connector, self.enrich(connector.name, ticket, now), now, report)

@@ -2,12 +2,20 @@
 
 Shaped like Home Assistant's update coordinator: the next cycle is scheduled only after the
 current one ends; a failure is logged once when it starts and once when it recovers.
+
+Several workers (PostgreSQL state): the daemon runs only the connectors whose leases it holds.
+It balances its leases (heartbeat, renew, give back beyond its share, take free ones) before
+every tick and every third of the lease TTL between ticks, and runs a connector it has just
+taken at once, so a dead holder's connectors move within `lease_ttl` + `poll_interval`. A
+lease lost in mid-cycle (`LeaseLost`: its writes were refused) ends that connector's cycle; the
+worker keeps running and competes again. On SQLite the store holds every connector.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
@@ -16,7 +24,7 @@ import structlog
 
 from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector
-from esc_sync.errors import AuthError, HelpdeskError
+from esc_sync.errors import AuthError, HelpdeskError, LeaseLost, StateUnavailable
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
 
@@ -35,6 +43,7 @@ class Daemon:
         dry_run: bool = False,
         on_cycle: Callable[[CycleReport], None] | None = None,
         reloader: PolicyReloader | None = None,
+        lease_ttl: float = 30.0,
     ) -> None:
         self.worker = worker
         self.connectors = list(connectors)
@@ -46,6 +55,10 @@ class Daemon:
         self.failing: dict[str, bool] = {}
         self.stopped: set[str] = set()
         self.scheduler = schedule.Scheduler()
+        self.held: set[str] = set()
+        self.balance_every = max(min(lease_ttl / 3, self.interval), 0.2)
+        self._balanced_at = float("-inf")
+        self._state_failing = False
         worker.should_stop = self.stopping.is_set
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
@@ -67,11 +80,46 @@ class Daemon:
             self.reloader.poll()
 
     def tick(self) -> None:
-        """One cycle for every connector still running."""
+        """One cycle for every connector this worker runs."""
+        self.balance()
         for connector in self.connectors:
-            if connector.name in self.stopped or self.stopping.is_set():
+            if not self._runs(connector.name):
                 continue
             self._cycle(connector)
+
+    def _runs(self, name: str) -> bool:
+        return name in self.held and name not in self.stopped and not self.stopping.is_set()
+
+    def balance(self) -> set[str]:
+        """Take this worker's share of the connectors (all of them on SQLite or when dry);
+        returns the connectors it gained."""
+        names = [c.name for c in self.connectors if c.name not in self.stopped]
+        self._balanced_at = time.monotonic()
+        if self.dry_run:  # a dry run writes nothing: it takes no lease from a live worker
+            gained = set(names) - self.held
+            self.held = set(names)
+            return gained
+        try:
+            held = set(self.worker.store.balance(names))
+        except StateUnavailable as exc:
+            self._state_failed(exc)
+            return set()
+        self._state_recovered()
+        gained, lost = held - self.held, self.held - held
+        if gained or lost:
+            log.info("leases", runs=sorted(held), gained=sorted(gained), gave_up=sorted(lost))
+        self.held = held
+        return gained
+
+    def _state_failed(self, exc: StateUnavailable) -> None:
+        if not self._state_failing:
+            log.error("state database unavailable; will retry", error=str(exc))
+        self._state_failing = True
+
+    def _state_recovered(self) -> None:
+        if self._state_failing:
+            log.info("state database reachable again")
+        self._state_failing = False
 
     def sweep_due(self) -> None:
         """Act on every connector whose earliest due instant has come (deadlines, reminders,
@@ -80,9 +128,13 @@ class Daemon:
             return  # a dry run keeps nothing, so its due instants never clear: polls cover it
         now = self.worker.clock()
         for connector in self.connectors:
-            if connector.name in self.stopped or self.stopping.is_set():
+            if not self._runs(connector.name):
                 continue
-            due = self.worker.store.next_due(connector.name)
+            try:
+                due = self.worker.store.next_due(connector.name)
+            except StateUnavailable as exc:
+                self._state_failed(exc)
+                return
             if due is not None and due <= now:
                 self._cycle(connector, sweep_only=True)
 
@@ -107,6 +159,14 @@ class Daemon:
                 log.error("cycle failed; will retry", connector=name, error=str(exc))
             self.failing[name] = True
             return
+        except LeaseLost:
+            log.warning("lease lost in mid-cycle; another worker runs it now", connector=name)
+            self.held.discard(name)
+            return
+        except StateUnavailable as exc:
+            self._state_failed(exc)  # nothing half-done: the ledger settles it next cycle
+            return
+        self._state_recovered()
         if self.failing.get(name):
             log.info("cycle recovered", connector=name)
         self.failing[name] = False
@@ -132,6 +192,11 @@ class Daemon:
                 return 3
             self.reload_if_due()
             self.scheduler.run_pending()
+            if time.monotonic() - self._balanced_at >= self.balance_every:
+                gained = self.balance()
+                for connector in self.connectors:  # taken over just now: run it at once
+                    if connector.name in gained and self._runs(connector.name):
+                        self._cycle(connector)
             self.sweep_due()
             idle = self.scheduler.idle_seconds
             self.stopping.wait(min(max(idle or 0.0, 0.05), 1.0))

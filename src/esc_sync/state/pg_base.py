@@ -1,0 +1,109 @@
+"""The PostgreSQL store's plumbing: a psycopg pool, errors without secrets, fenced writes.
+
+Every write for a connector runs in one transaction that first renews that connector's lease
+(`LeaseBoard.fence`): if this worker no longer holds it with its token, `LeaseLost` rolls the
+transaction back and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from esc_sync.errors import StateUnavailable
+from esc_sync.state.pg_leases import LeaseBoard
+
+Row = tuple[Any, ...]
+
+
+def describe(url: str) -> str:
+    """The server as errors may name it: user, host, port and database, never a password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the configured PostgreSQL server"
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    who = f"{info['user']}@" if info.get("user") else ""
+    return f"postgresql://{who}{host}:{port}/{info.get('dbname') or ''}"
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of a driver error (libpq's messages carry no password)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class PgBase(LeaseBoard):
+    """A pool of connections to one database, and the fenced write of one connector."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        worker_id: str,
+        lease_ttl: float = 30.0,
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.where = describe(url)
+        self.dry = False
+        self._dry_conn: psycopg.Connection[Row] | None = None
+        self._wait = connect_timeout
+        try:  # one direct connection first: its error says why (the pool's only "timed out")
+            psycopg.connect(url, connect_timeout=max(int(connect_timeout), 1)).close()
+        except psycopg.Error as exc:
+            raise StateUnavailable(
+                f"state database {self.where} cannot be reached: {reason(exc)}"
+            ) from None
+        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "connect_timeout": max(int(connect_timeout), 1)},
+            open=False,
+            name="esc-sync-state",
+        )
+        self.pool.open(wait=True, timeout=connect_timeout)
+        LeaseBoard.__init__(self, worker_id=worker_id, lease_ttl=lease_ttl)
+
+    # -- connections ----------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Row]]:
+        """A connection (the dry run's own while one runs); driver errors → StateUnavailable."""
+        if self._dry_conn is not None:
+            yield self._dry_conn
+            return
+        try:
+            with self.pool.connection(timeout=self._wait) as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise StateUnavailable(
+                f"state database {self.where}: connection lost or refused: {reason(exc)}"
+            ) from None
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        with self.connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    @contextmanager
+    def _fenced(self, connector: str) -> Iterator[psycopg.Connection[Row]]:
+        """One transaction whose writes land only while this worker holds `connector`."""
+        with self.connection() as conn:
+            if self._dry_conn is not None:
+                yield conn
+                return
+            with conn.transaction():
+                if self.fencing:
+                    self.fence(conn, connector)
+                yield conn
+
+    def _write(self, connector: str, sql: str, args: Sequence[Any] = ()) -> int:
+        with self._fenced(connector) as conn:
+            return conn.execute(sql, args).rowcount

@@ -70,7 +70,7 @@ class WorkerSection(BaseModel):
         if value.startswith("sqlite:///"):
             return value
         if value.startswith(("postgresql://", "postgres://")):
-            if _has_password(value):
+            if url_has_password(value):
                 # never echo the value: it holds a secret
                 raise ValueError(
                     "the PostgreSQL URL must not carry a password: put it in PGPASSWORD or "
@@ -90,7 +90,7 @@ class WorkerSection(BaseModel):
         return parse_duration(self.poll_interval)
 
 
-def _has_password(url: str) -> bool:
+def url_has_password(url: str) -> bool:
     """Whether a libpq URL carries a password (in the authority or as a parameter)."""
     from urllib.parse import parse_qs, urlsplit
 

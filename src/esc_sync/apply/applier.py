@@ -34,7 +34,7 @@ from esc_sync.model import Ticket, TicketUpdate, TierMove
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.plan.writes import calls_for, has_reply, task_detail
 from esc_sync.state.facts import with_requester_history
-from esc_sync.state.protocol import Ledger, Mirror, TierEntries
+from esc_sync.state.protocol import LeaseCheck, Ledger, Mirror, TierEntries
 
 log = structlog.get_logger("esc_sync.worker")
 
@@ -51,7 +51,7 @@ CRASH_POINTS = ("after-intent", "after-update", "after-reply", "after-task", "af
 Planner = Callable[[Ticket], TicketPlan | None]
 
 
-class ApplierStore(Ledger, Mirror, TierEntries, Protocol):
+class ApplierStore(Ledger, Mirror, TierEntries, LeaseCheck, Protocol):
     """What the applier reads and writes of the state store."""
 
 

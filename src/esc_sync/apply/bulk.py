@@ -329,6 +329,7 @@ class BulkApplier:
         pause = self.settings.poll_every
         while waiting:
             self.settings.sleep(pause)
+            self.store.check_lease(self.name)  # following a long job must not lose the lease
             answer = self.writer.poll_jobs(waiting)
             for job_id in waiting:
                 status = answer.get(job_id) or JobStatus(id=job_id, state="vanished")

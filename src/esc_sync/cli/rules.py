@@ -87,7 +87,7 @@ def rules_explain(
     from esc_sync.errors import SkippableError
     from esc_sync.explain import as_json as explanation_json
     from esc_sync.explain import explain_ticket, parse_at, render
-    from esc_sync.state.sqlite import Store
+    from esc_sync.state.open import is_postgres, open_store
 
     try:
         now = parse_at(at, clock_now())
@@ -104,7 +104,8 @@ def rules_explain(
         policy = load_policy_for(cfg)
         helpdesk = build_connector(profile, now=clock_from_env())
         # Read-only: an absent store is not created; an existing one is only read.
-        store = Store(cfg.state_path) if cfg.state_path.exists() else None
+        exists = is_postgres(cfg.state_url) or cfg.state_path.exists()
+        store = open_store(cfg.state_url, worker_id="esc-sync rules explain") if exists else None
         try:
             helpdesk.check_auth()
             exp = explain_ticket(policy, helpdesk, store, ticket_id, now)

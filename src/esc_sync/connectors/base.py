@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from esc_sync.config import ConnectorProfile
-from esc_sync.connectors.http import ResponseHook
+from esc_sync.connectors.budget import AccountBudgets
+from esc_sync.connectors.http import HttpClient, ResponseHook
 from esc_sync.model import COMMENT_FIELDS, Comment, TaskCreate, Ticket, TicketUpdate
 
 
@@ -138,6 +139,34 @@ class ObservableConnector(Protocol):
     def add_response_hook(self, hook: ResponseHook) -> None:
         """Call `hook(status, method, path_template)` for every answer, retried ones included."""
         ...
+
+
+@runtime_checkable
+class BudgetSharing(Protocol):
+    """Optional: a connector whose account budget can be shared with other workers."""
+
+    def share_budget(self, accounts: AccountBudgets) -> None:
+        """Count this connector's requests in the account's shared budget."""
+        ...
+
+
+class HttpBacked:
+    """Mixin of the connectors whose API client keeps its `HttpClient` at `client.http`:
+    response hooks (`ObservableConnector`) and the shared account budget (`BudgetSharing`)."""
+
+    profile: ConnectorProfile
+
+    def _http(self) -> HttpClient:
+        http: HttpClient = self.client.http  # type: ignore[attr-defined]
+        return http
+
+    def add_response_hook(self, hook: ResponseHook) -> None:
+        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
+        self._http().add_response_hook(hook)
+
+    def share_budget(self, accounts: AccountBudgets) -> None:
+        """Count requests in the account's budget shared by every worker (`BudgetSharing`)."""
+        self._http().budget.share(accounts, self.profile.base_url.rstrip("/"))
 
 
 def derive_comment_fields(ticket: Ticket, comments: Iterable[Comment]) -> Ticket:

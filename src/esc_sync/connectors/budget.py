@@ -7,6 +7,12 @@
                                               reads below READ_FLOOR, writes only below
                                               WRITE_FLOOR, so reading never starves writes
 
+Several workers (PostgreSQL state): `share(accounts, account)` joins the account's row in the
+shared state. Every request then counts against it (`spend`, one round trip), waits out a 429
+pause another worker met, and pauses when the account's remaining budget, as last reported
+minus what every worker spent since, is below this kind's floor; each response's quota and each
+429 are reported there. So two workers never spend twice the account's limit.
+
 The thread that met the 429 serves its pause through the retry loop (`rest`) and is then
 exempt from that same pause; every other thread waits in `wait_turn` until the resume time,
 released one `stagger` apart so they do not stampede back together. Thread-safe: state is
@@ -21,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from esc_sync import logs
 from esc_sync.connectors.quota import Quota, read_quota
@@ -36,6 +43,23 @@ MAX_PAUSE = 60.0
 STAGGER = 0.1  # seconds between requests released together after a shared pause
 
 log = logs.get_logger("esc_sync.connectors")
+
+
+@runtime_checkable
+class AccountBudgets(Protocol):
+    """Where the workers sharing a helpdesk account meet (the shared state implements it)."""
+
+    def spend(self, account: str) -> tuple[int | None, int | None, float]:
+        """Count one request; (remaining after it, limit, seconds until a 429 pause ends)."""
+        ...
+
+    def report(self, account: str, remaining: int, limit: int) -> None:
+        """The quota a response advertised (resets the count of requests spent since)."""
+        ...
+
+    def hold(self, account: str, seconds: float) -> None:
+        """A 429: every worker on the account waits `seconds`."""
+        ...
 
 
 @dataclass(slots=True)
@@ -77,6 +101,12 @@ class Budget:
         self._local = threading.local()
         self._log = logs.get_logger("esc_sync.connectors", connector=name) if name else log
         self.pauses: list[tuple[str, float]] = []  # (reason, seconds) for reports and tests
+        self._shared: AccountBudgets | None = None
+        self._account = ""
+
+    def share(self, accounts: AccountBudgets, account: str) -> None:
+        """Count this account's requests, pauses and quota with every other worker's."""
+        self._shared, self._account = accounts, account
 
     @property
     def quota(self) -> Quota | None:
@@ -96,6 +126,8 @@ class Budget:
         if quota is not None:
             with self._lock:
                 self._seen = _Seen(quota, self._clock())
+            if self._shared is not None:
+                self._shared.report(self._account, quota.remaining, quota.limit)
         return quota
 
     def pause(self, seconds: float) -> float:
@@ -106,6 +138,8 @@ class Budget:
             self._next_slot = resume
         self._local.pending = resume
         self._log.warning("http.shared_pause", pause=round(seconds, 3))
+        if self._shared is not None:
+            self._shared.hold(self._account, seconds)
         return resume
 
     def rest(self, seconds: float) -> None:
@@ -118,6 +152,8 @@ class Budget:
     def wait_turn(self, write: bool) -> float:
         """Block until this request may go (shared pause, then floors); returns seconds waited."""
         waited = self._wait_shared()
+        if self._shared is not None:
+            waited += self._wait_account(write)
         with self._lock:
             delay, seen = self._proactive(write, self._clock())
         if delay > 0 and seen is not None:
@@ -140,6 +176,26 @@ class Budget:
             if self._seen is not None:
                 self._seen.spent += 1
         return waited
+
+    def _wait_account(self, write: bool) -> float:
+        """Count this request with the other workers'; wait for their 429 pause or floor."""
+        assert self._shared is not None
+        remaining, limit, resume_in = self._shared.spend(self._account)
+        with self._lock:
+            own_pause = self._resume > self._clock()  # ours: `_wait_shared`/`rest` serve it
+        delay, reason = 0.0, ""
+        if resume_in > 0 and not own_pause:
+            delay, reason = min(resume_in, MAX_PAUSE), "account-429"
+        elif remaining is not None and limit:
+            target = limit * self._floors[write]
+            if remaining < target:
+                needed = (target - remaining) * self._window / limit
+                delay, reason = max(MIN_PAUSE, min(MAX_PAUSE, needed)), "account-floor"
+        if delay > 0:
+            self._log.info("http.account_pause", reason=reason, pause=round(delay, 3))
+            self._record(reason, delay)
+            self._sleep(delay)
+        return delay
 
     def _wait_shared(self) -> float:
         """Wait for the shared resume time unless this thread already served that pause."""

@@ -88,6 +88,17 @@ class PgBase(LeaseBoard):
                 f"state database {self.where}: connection lost or refused: {reason(exc)}"
             ) from None
 
+    @contextmanager
+    def pooled(self) -> Iterator[psycopg.Connection[Row]]:
+        """A pooled connection even during a dry run (for rows shared by every worker)."""
+        try:
+            with self.pool.connection(timeout=self._wait) as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise StateUnavailable(
+                f"state database {self.where}: connection lost or refused: {reason(exc)}"
+            ) from None
+
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         with self.connection() as conn:
             return conn.execute(sql, args).fetchall()

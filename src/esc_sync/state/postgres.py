@@ -26,6 +26,7 @@ from typing import Any
 
 from esc_sync.errors import SchemaTooNew, StateUnavailable
 from esc_sync.model import CLOSED_STATUSES, LedgerEntry, Ticket
+from esc_sync.state.pg_budget import PgBudgets
 from esc_sync.state.pg_ladder import PgLadder
 from esc_sync.state.pg_schema import DATA_TABLES, MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION
 from esc_sync.state.snapshot import dump_ticket, load_ticket
@@ -35,7 +36,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class PgStore(PgLadder):
+class PgStore(PgLadder, PgBudgets):
     """PostgreSQL-backed state shared by several workers, each connector under one lease."""
 
     def __init__(

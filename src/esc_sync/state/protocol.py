@@ -132,7 +132,13 @@ class SurgeHits(Protocol):
     ) -> list[tuple[int, datetime]]: ...
 
 
-class Leases(Protocol):
+class LeaseCheck(Protocol):
+    """Renew this worker's lease on a connector, or raise LeaseLost (before and while writing)."""
+
+    def check_lease(self, connector: str) -> None: ...
+
+
+class Leases(LeaseCheck, Protocol):
     """Which connectors this worker runs: every one on SQLite, a fair share on PostgreSQL.
 
     On PostgreSQL each connector is held under a lease with a fencing token; every state write
@@ -145,11 +151,11 @@ class Leases(Protocol):
 
     def holds(self, connector: str) -> bool: ...
 
-    def check_lease(self, connector: str) -> None: ...
-
     def release_all(self) -> None: ...
 
     def lease_status(self) -> list[dict[str, Any]]: ...
+
+    def live_workers(self) -> list[str]: ...
 
 
 class FactSource(Mirror, Ledger, TierEntries, SurgeHits, Protocol):
@@ -177,6 +183,7 @@ __all__ = [
     "DeadLetters",
     "DueIndex",
     "FactSource",
+    "LeaseCheck",
     "Leases",
     "Ledger",
     "Mirror",

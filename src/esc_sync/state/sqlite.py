@@ -64,6 +64,10 @@ class Store:
         """No leases: one worker runs every connector of a SQLite state."""
         return []
 
+    def live_workers(self) -> list[str]:
+        """SQLite state keeps no worker list."""
+        return []
+
     # -- schema ---------------------------------------------------------------------------
 
     def schema_version(self) -> int:

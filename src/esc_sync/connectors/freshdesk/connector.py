@@ -19,7 +19,7 @@ import requests
 
 from esc_sync import logs
 from esc_sync.config import ConnectorProfile
-from esc_sync.connectors.base import Page, SkippedRecord, derive_comment_fields
+from esc_sync.connectors.base import HttpBacked, Page, SkippedRecord, derive_comment_fields
 from esc_sync.connectors.freshdesk.bodies import note_body, reply_body, task_body, update_body
 from esc_sync.connectors.freshdesk.client import FreshdeskClient
 from esc_sync.connectors.freshdesk.feed import MAX_PAGES, FeedCursor
@@ -32,7 +32,7 @@ from esc_sync.connectors.freshdesk.normalize import (
     satisfaction_of,
     ticket_id_of,
 )
-from esc_sync.connectors.http import ResponseHook, Sleep
+from esc_sync.connectors.http import Sleep
 from esc_sync.errors import (
     AuthError,
     ConflictError,
@@ -47,7 +47,7 @@ COMPANY_TTL = 3600.0  # seconds a company (name, tier, tags) is cached
 FEED = "GET /api/v2/tickets"
 
 
-class FreshdeskConnector:
+class FreshdeskConnector(HttpBacked):
     """A Freshdesk account as the worker sees it (implements `Connector`)."""
 
     def __init__(
@@ -68,10 +68,6 @@ class FreshdeskConnector:
         self._companies: dict[int, tuple[float, dict[str, Any]]] = {}
         self._clock = clock
         self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
-
-    def add_response_hook(self, hook: ResponseHook) -> None:
-        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
-        self.client.http.add_response_hook(hook)
 
     @property
     def credits(self) -> Counter[str]:

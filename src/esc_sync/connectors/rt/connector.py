@@ -29,8 +29,8 @@ import requests
 
 from esc_sync import logs
 from esc_sync.config import ConnectorProfile
-from esc_sync.connectors.base import Page, SkippedRecord
-from esc_sync.connectors.http import ResponseHook, Sleep
+from esc_sync.connectors.base import HttpBacked, Page, SkippedRecord
+from esc_sync.connectors.http import Sleep
 from esc_sync.connectors.rt.client import RTClient
 from esc_sync.connectors.rt.feed import (
     MAX_PAGES_AT_ONE_SECOND,
@@ -68,7 +68,7 @@ from esc_sync.model import TaskCreate, Ticket, TicketUpdate
 FEED = "GET /tickets"
 
 
-class RTConnector:
+class RTConnector(HttpBacked):
     """A Request Tracker 5 instance as the worker sees it (implements `Connector`)."""
 
     def __init__(
@@ -86,10 +86,6 @@ class RTConnector:
         self.history = HistoryReader(self.client, profile, self._is_bot)
         self.zone_checked = False  # the bot's TicketSQL time zone was verified to be UTC
         self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
-
-    def add_response_hook(self, hook: ResponseHook) -> None:
-        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
-        self.client.http.add_response_hook(hook)
 
     def check_auth(self) -> None:
         """`GET /rt` with the token, then the bot user named by the profile's `email`."""

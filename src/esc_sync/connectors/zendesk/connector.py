@@ -25,13 +25,14 @@ from esc_sync import logs
 from esc_sync.clock import system_now
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.base import (
+    HttpBacked,
     JobItem,
     JobStatus,
     Page,
     SkippedRecord,
     derive_comment_fields,
 )
-from esc_sync.connectors.http import ResponseHook, Sleep
+from esc_sync.connectors.http import Sleep
 from esc_sync.connectors.payload import is_int
 from esc_sync.connectors.zendesk.client import (
     BULK_MAX,
@@ -80,7 +81,7 @@ class _Submission:
     keys: tuple[int | str, ...]
 
 
-class ZendeskConnector:
+class ZendeskConnector(HttpBacked):
     """A Zendesk Support account as the worker sees it (implements `Connector`)."""
 
     def __init__(
@@ -104,10 +105,6 @@ class ZendeskConnector:
         self._roles: dict[int, dict[str, Any]] = {}
         self._scan = EventScan()  # the ticket-event export read so far (comments in bulk)
         self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
-
-    def add_response_hook(self, hook: ResponseHook) -> None:
-        """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
-        self.client.http.add_response_hook(hook)
 
     def check_auth(self) -> None:
         """Probe the credentials with `users/me`; remember the bot user's id."""

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-rt lint sandbox clean
+.PHONY: demo test test-rt test-pg lint sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 test-rt: $(STAMP)
 	scripts/rt-up
 	ESC_SYNC_REQUIRE_RT=1 $(BIN)/python -m pytest -q -m rt tests/rt; status=$$?; scripts/rt-down; exit $$status
+
+# The PostgreSQL cases on this machine: start a private server, run them, stop it.
+test-pg: $(STAMP)
+	scripts/pg-up
+	ESC_SYNC_REQUIRE_PG=1 $(BIN)/python -m pytest -q tests/state tests/integration/test_ha.py tests/integration/test_state_cli.py; status=$$?; scripts/pg-down; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -81,10 +81,13 @@ def _wait_spread(state: str, names: list[str], workers: int, since: float) -> di
     """Wait until every connector is held by one of `workers` live workers, evenly."""
     fair = -(-len(names) // workers)
     while time.monotonic() - since < 300:
-        with psycopg.connect(state) as conn:
-            rows = conn.execute(
-                "SELECT connector, holder FROM leases WHERE expires_at > clock_timestamp()"
-            ).fetchall()
+        try:
+            with psycopg.connect(state) as conn:
+                rows = conn.execute(
+                    "SELECT connector, holder FROM leases WHERE expires_at > clock_timestamp()"
+                ).fetchall()
+        except psycopg.Error:  # the first worker has not created the schema yet
+            rows = []
         per = Counter(str(h) for _, h in rows if h)
         if len(rows) == len(names) and len(per) == workers and max(per.values()) <= fair:
             return {"seconds": round(time.monotonic() - since, 1), "per_worker": dict(per)}
@@ -119,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
             kills=args.kills, pauses=args.pauses, poll=args.poll, ttl=args.ttl, seed=args.seed,
         )
         figures["several"] = summary(ha)
+        print(json.dumps({"several": figures["several"]}), file=sys.stderr, flush=True)
         (work / "one").mkdir()
         one = run_ha(
             work / "one", RULES, new_database(server), server.env(), workers=1, kills=0,
             pauses=0, poll=args.poll, ttl=args.ttl, faults=False, seed=args.seed,
         )
         figures["single"] = summary(one)
+        print(json.dumps({"single": figures["single"]}), file=sys.stderr, flush=True)
         for key, run in (("several", ha), ("single", one)):
             work_items = run.check.expected_escalations + run.fed
             figures[key]["calls_per_escalation"] = round(run.api_calls / max(work_items, 1), 2)

@@ -147,8 +147,9 @@ class LeaseBoard:
         """Every connector's lease: holder, token, expiry and whether it is live now."""
         with self.connection() as conn:
             rows = conn.execute(
-                "SELECT connector, holder, token, expires_at, expires_at > clock_timestamp() "
-                "FROM leases ORDER BY connector"
+                "SELECT connector, holder, token, "
+                "CASE WHEN isfinite(expires_at) THEN expires_at END, "
+                "expires_at > clock_timestamp() FROM leases ORDER BY connector"
             ).fetchall()
         return [
             {
@@ -156,7 +157,7 @@ class LeaseBoard:
                 "holder": r[1] if r[4] else None,
                 "last_holder": r[1],
                 "token": int(r[2]),
-                "expires_at": r[3].isoformat() if r[1] is not None else None,
+                "expires_at": r[3].isoformat() if r[3] is not None else None,
                 "live": bool(r[4]),
             }
             for r in rows

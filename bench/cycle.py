@@ -1,6 +1,7 @@
 """Cycle cost: one `esc-sync run --once` against the sandbox holding N changed tickets.
 
-    python bench/cycle.py [--tickets 1000 10000] [--share 0.1] [--modes bulk single] [--json]
+    python bench/cycle.py [--tickets 1000 10000] [--share 0.1] [--modes bulk single]
+                          [--state sqlite|postgresql] [--json]
 
 Seeds the Zendesk-speaking sandbox with N tickets (incremental budget lifted, no recent-window
 delay) and tags a share of the open ones `needs_approval`, so that exactly those (plus the
@@ -13,6 +14,9 @@ through `update_many`/`create_many` jobs); `single` lifts the threshold so every
 written alone. Lower bounds: feed pages plus, with single writes, one request per update,
 reply and task; with bulk writes, one request per 100 updates, replies or tasks and one job
 poll per wave of jobs.
+
+`--state postgresql` keeps the worker's state in a fresh database on the test server
+(`scripts/pg-up`) instead of a SQLite file: every state write is then fenced by the lease.
 """
 
 from __future__ import annotations
@@ -76,7 +80,28 @@ def applied(audit: Path) -> tuple[int, int, int, int]:
     return tickets, updates, replies, tasks
 
 
-def measure(count: int, share: float, mode: str = "bulk") -> dict[str, Any]:
+def postgres_state() -> tuple[str, dict[str, str]]:
+    """A fresh database on the test server: its URL and the environment that reaches it."""
+    import uuid
+
+    import psycopg
+
+    sys.path.insert(0, str(ROOT))
+    from tests.pg import PgServer, _read_env
+
+    env = _read_env()
+    if not env.get("PG_URL"):
+        raise SystemExit("PostgreSQL is not running: run scripts/pg-up")
+    server = PgServer(env["PG_URL"], env.get("PGPASSWORD", ""))
+    name = "cycle_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(server.url, password=server.password, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return server.database_url(name), server.env()
+
+
+def measure(
+    count: int, share: float, mode: str = "bulk", state: str = "sqlite"
+) -> dict[str, Any]:
     """One cold cycle over a fresh sandbox and state; its figures."""
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -93,6 +118,9 @@ def measure(count: int, share: float, mode: str = "bulk") -> dict[str, Any]:
         env = {**os.environ, "ESC_SYNC_DEMO_TOKEN": TOKEN}
         if mode == "single":
             env["ESC_SYNC_WORKER__BULK_THRESHOLD"] = str(10**9)
+        if state == "postgresql":
+            url, pg_env = postgres_state()
+            env.update(pg_env, ESC_SYNC_WORKER__STATE=url)
         rss_file = Path(tmp) / "rss"
         code = CHILD.format(rss=str(rss_file))
         started = time.perf_counter()
@@ -121,6 +149,7 @@ def measure(count: int, share: float, mode: str = "bulk") -> dict[str, Any]:
         return {
             "tickets": count,
             "mode": mode,
+            "state": state,
             "escalated": escalated,
             "exit": done.returncode,
             "wall_s": round(wall, 2),
@@ -142,9 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--modes", nargs="+", choices=["bulk", "single"], default=["bulk", "single"]
     )
+    parser.add_argument("--state", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows = [measure(n, args.share, mode) for n in args.tickets for mode in args.modes]
+    rows = [
+        measure(n, args.share, mode, args.state) for n in args.tickets for mode in args.modes
+    ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

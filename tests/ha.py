@@ -178,8 +178,12 @@ def run_ha(
     seed: int = 5,
     now: datetime | None = None,
     faults: bool = True,
+    feed_total: int | None = None,
 ) -> HaResult:
-    """One run in `work` against a fresh sandbox and the (empty) PostgreSQL state `state`."""
+    """One run in `work` against a fresh sandbox and the (empty) PostgreSQL state `state`.
+
+    The feeder opens a ticket every `feed_every` seconds until the events are over, or
+    exactly `feed_total` tickets when given (to compare runs on the same work)."""
     rng = random.Random(seed)
     result = HaResult(workers=workers)
     started = time.monotonic()
@@ -214,7 +218,7 @@ def run_ha(
 
         def feed() -> None:
             n = 0
-            while feeding.is_set():
+            while feeding.is_set() and (feed_total is None or n < feed_total):
                 n += 1
                 got = requests.post(
                     f"{box.url}/__sandbox/tickets",
@@ -256,6 +260,8 @@ def run_ha(
                     time.sleep(rng.uniform(0.5, 2.0))
                     proc.send_signal(signal.SIGCONT)  # it resumes believing it holds the lease
                 time.sleep(rng.uniform(1.0, 3.0))
+            if feed_total is not None:  # the same work as another run: wait for all of it
+                feeder.join(timeout=feed_total * feed_every * 4 + 60)
             feeding.clear()
             feeder.join(timeout=30)
             if faults:

@@ -83,6 +83,8 @@ class Daemon:
         """One cycle for every connector this worker runs."""
         self.balance()
         for connector in self.connectors:
+            if time.monotonic() - self._balanced_at >= self.balance_every:
+                self.balance()  # a long tick gives back and renews between connectors too
             if not self._runs(connector.name):
                 continue
             self._cycle(connector)

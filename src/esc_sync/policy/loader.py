@@ -22,6 +22,7 @@ from esc_sync.errors import PolicyError
 from esc_sync.model import PRIORITIES, STATUSES
 from esc_sync.policy import schema
 from esc_sync.policy.calendar import BusinessCalendar, NeverOpen
+from esc_sync.policy.channels import channel_problems, channels_used
 from esc_sync.policy.compile import CompiledRule, Compiler, suggest
 from esc_sync.policy.engine import Policy
 from esc_sync.policy.templates import SUFFIX, Templates
@@ -50,6 +51,7 @@ class _Collected:
     tiers: dict[str, tuple[schema.Tier, str]] = field(default_factory=dict)
     rules: dict[str, tuple[schema.Rule, str]] = field(default_factory=dict)
     playbooks: dict[str, tuple[schema.Playbook, str]] = field(default_factory=dict)
+    channels: dict[str, tuple[schema.Channel, str]] = field(default_factory=dict)
     ladder: tuple[schema.Ladder, str] | None = None
     sources: list[Path] = field(default_factory=list)
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # noun -> id -> first file
@@ -108,6 +110,7 @@ def load_policy(path: Path, custom_fields: Collection[str] | None = None) -> Pol
         rules=rules,
         sources=found.sources,
         template_dir=template_dir,
+        channels={key: value for key, (value, _) in found.channels.items()},
     )
 
 
@@ -146,6 +149,9 @@ def _collect(data: dict[str, Any], file: str, found: _Collected) -> None:
     for item_id, raw in _table(data, "playbooks", file, found):
         playbook = _validate(schema.Playbook, raw, file, f'playbook "{item_id}"', found)
         _merge(found.playbooks, "playbook", item_id, playbook, file, found)
+    for item_id, raw in _table(data, "channels", file, found):
+        channel = _validate(schema.Channel, raw, file, f'channel "{item_id}"', found)
+        _merge(found.channels, "channel", item_id, channel, file, found)
     for label, tier_id, raw in _array(data, "tiers", "tier", file, found):
         tier = _validate(schema.Tier, raw, file, label, found)
         _merge(found.tiers, "tier", tier_id, tier, file, found)
@@ -324,6 +330,8 @@ def _check(
         _ref(found, file, item, "playbook", tier.playbook, _ids(found, "playbook"), "playbook")
         for i, status in enumerate(tier.pause_on):
             _ref(found, file, item, f"pause_on[{i}]", status, STATUSES, "status")
+        for i, channel in enumerate(tier.notify):
+            _ref(found, file, item, f"notify[{i}]", channel, _ids(found, "channel"), "channel")
     if found.ladder is not None:
         _ref(found, found.ladder[1], "ladder", "top", found.ladder[0].top, tier_ids, "tier")
     for playbook_id, (playbook, file) in found.playbooks.items():
@@ -347,6 +355,9 @@ def _check(
             compiled.append(result)
     for raw, file, item in found.broken_rules:
         _salvage(raw, file, item, found, compiler, names, templates)
+    used = channels_used(found.tiers.values(), found.rules.values(), found.broken_rules)
+    for problem in channel_problems(found.channels, used, names, templates):
+        found.add(*problem)
     return compiled
 
 
@@ -417,6 +428,8 @@ def _check_then(
     _ref(found, file, item, "then.priority", then.priority, PRIORITIES, "priority")
     _ref(found, file, item, "then.status", then.status, STATUSES, "status")
     _ref(found, file, item, "then.playbook", then.playbook, _ids(found, "playbook"), "playbook")
+    for i, channel in enumerate(then.notify):
+        _ref(found, file, item, f"then.notify[{i}]", channel, _ids(found, "channel"), "channel")
     for key in ("note", "notify_customer"):
         name = getattr(then, key)
         if name is not None and name.removesuffix(SUFFIX) not in names:

@@ -7,7 +7,7 @@ responded. Tiers (`notify = [...]`) and rules (`then.notify = [...]`) refer to c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from esc_sync.policy import schema
@@ -38,25 +38,22 @@ def channel_problems(
     used: Collection[str],
     names: list[str],
     templates: Templates,
-) -> Iterator[tuple[str, str, str, str]]:
-    """(file, item, field, problem) for channels with an unknown template or no user."""
+) -> tuple[list[str], list[tuple[str, str, str, str]]]:
+    """Warnings (a channel nobody notifies) and problems (file, item, field, message: a
+    channel whose template does not exist)."""
+    warnings: list[str] = []
+    problems: list[tuple[str, str, str, str]] = []
     for channel_id, (channel, file) in channels.items():
         item = f'channel "{channel_id}"'
         template = channel.template.removesuffix(SUFFIX)
         if template not in names:
             where = templates.folder / ("*" + SUFFIX)
             hint = suggest(template, names)
-            yield (
-                file,
-                item,
-                "template",
-                f'unknown template "{template}"{hint}; templates are {where}',
-            )
+            message = f'unknown template "{template}"{hint}; templates are {where}'
+            problems.append((file, item, "template", message))
         if channel_id not in used:
-            yield (
-                file,
-                item,
-                "",
-                "unused channel: no tier or rule notifies it (add it to a tier's notify = [...] "
-                "or a rule's then.notify, or remove it)",
+            warnings.append(
+                f"{file}: {item}: unused channel: no tier or rule notifies it (add it to a "
+                "tier's notify = [...] or a rule's then.notify, or remove it)"
             )
+    return warnings, problems

@@ -1,10 +1,8 @@
 """Load a policy file or folder, validate everything, and report every problem at once.
 
 Each problem is one line naming the file, the item (rule, tier, playbook or calendar id) and the
-field path, with a suggestion when a name is close to a known one:
-
-    rules/triggers.toml: rule "vip-urgent": when.all[1].field: unknown field "prioity"
-    (did you mean "priority"?)   <- all on one line
+field path, with a suggestion when a name is close to a known one, e.g. `rules/triggers.toml:
+rule "vip-urgent": when.all[1].field: unknown field "prioity" (did you mean "priority"?)`.
 """
 
 from __future__ import annotations
@@ -52,6 +50,7 @@ class _Collected:
     rules: dict[str, tuple[schema.Rule, str]] = field(default_factory=dict)
     playbooks: dict[str, tuple[schema.Playbook, str]] = field(default_factory=dict)
     channels: dict[str, tuple[schema.Channel, str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # worth a look, not wrong
     ladder: tuple[schema.Ladder, str] | None = None
     sources: list[Path] = field(default_factory=list)
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # noun -> id -> first file
@@ -92,12 +91,8 @@ def load_policy(path: Path, custom_fields: Collection[str] | None = None) -> Pol
         found.add(str(template_dir / name), None, "", problem)
     for key, (cal, cal_file) in found.calendars.items():
         if not any(getattr(cal.hours, day) for day in schema.DAYS):
-            found.add(
-                cal_file,
-                f'calendar "{key}"',
-                "hours",
-                "no business hours on any day: a deadline on this calendar could never be met",
-            )
+            never = "no business hours on any day: a deadline on this calendar could never be met"
+            found.add(cal_file, f'calendar "{key}"', "hours", never)
     if found.problems:
         raise PolicyError(found.lines())
     tiers = [tier for tier, _ in found.tiers.values()]
@@ -111,6 +106,7 @@ def load_policy(path: Path, custom_fields: Collection[str] | None = None) -> Pol
         sources=found.sources,
         template_dir=template_dir,
         channels={key: value for key, (value, _) in found.channels.items()},
+        warnings=found.warnings,
     )
 
 
@@ -356,7 +352,8 @@ def _check(
     for raw, file, item in found.broken_rules:
         _salvage(raw, file, item, found, compiler, names, templates)
     used = channels_used(found.tiers.values(), found.rules.values(), found.broken_rules)
-    for problem in channel_problems(found.channels, used, names, templates):
+    found.warnings, problems = channel_problems(found.channels, used, names, templates)
+    for problem in problems:
         found.add(*problem)
     return compiled
 

@@ -119,7 +119,7 @@ class Messages:
                 connector=connector,
                 ticket=ticket_id,
                 channel=n.channel,
-                event=n.event,
+                notify_event=n.event,
                 attempts=delivery.attempts,
                 reason=delivery.error,
             )

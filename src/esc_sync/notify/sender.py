@@ -135,6 +135,7 @@ class Notifier:
     def _once(self, url: str, title: str, body: str) -> tuple[bool, str | None]:
         """One attempt: (sent, scrubbed reason)."""
         with _LOCK:
+            isolate_apprise_log()  # again: logging set up since (dictConfig, tests) may undo it
             _CAPTURE.lines = []
             try:
                 sender = apprise.Apprise()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.receivers import JsonReceiver
+from esc_sync.sandbox.receivers import JsonReceiver
 
 DEFAULT_CHANNEL_VARIABLES = (
     "ESC_SYNC_NOTIFY_TEAM_LEADS",

@@ -18,9 +18,9 @@ from esc_sync.apply.recorder import AuditLog
 from esc_sync.model import Comment
 from esc_sync.notify import Notifier
 from esc_sync.policy import load_policy
+from esc_sync.sandbox.receivers import JsonReceiver, MailCatcher
 from esc_sync.state.sqlite import Store
 from esc_sync.worker.cycle import Worker
-from tests.receivers import JsonReceiver, MailCatcher
 from tests.worker.fakes import Crash, FakeConnector, FakeHelpdesk
 from tests.worker.test_bulk import NOW, RULES, notes_per_ticket
 from tests.worker.test_cycle import customer_said, manager_ticket

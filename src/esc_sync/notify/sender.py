@@ -141,7 +141,8 @@ class Notifier:
                 sender = apprise.Apprise()
                 if not sender.add(url):
                     return False, "not a valid Apprise URL"
-                ok = bool(sender.notify(title=title, body=body))
+                # plain text in: each service gets line breaks in its own format
+                ok = bool(sender.notify(title=title, body=body, body_format="text"))
             except Exception as exc:  # Apprise's plugins raise what they like; keep going
                 ok, _CAPTURE.lines = False, [*_CAPTURE.lines, type(exc).__name__]
             lines = list(_CAPTURE.lines)

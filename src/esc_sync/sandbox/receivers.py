@@ -1,5 +1,6 @@
-"""Real receivers on loopback for notification tests: an HTTP endpoint for Apprise's `json://`
-posts and an SMTP server (aiosmtpd) for `mailto://`, each recording what it got, with faults."""
+"""Notification receivers on loopback, for the demo and the tests: an HTTP endpoint for
+Apprise's `json://` posts and a mail catcher (aiosmtpd) for `mailto://`, each keeping what it
+got; the JSON one can answer with errors or slowly (faults)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class JsonReceiver:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # the path each kept message was posted to
         self.attempts = 0
         self.fail: list[int] = []  # statuses to answer with, one per attempt, before succeeding
         self.delay = 0.0
@@ -28,6 +30,7 @@ class JsonReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                """Keep the posted JSON (or answer with the next scripted failure)."""
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 with receiver._lock:
@@ -38,12 +41,13 @@ class JsonReceiver:
                 if status == 200:
                     with receiver._lock:
                         receiver.received.append(json.loads(body or b"{}"))
+                        receiver.paths.append(self.path)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
-                return
+                """Quiet: the demo prints what it received instead."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -51,6 +55,7 @@ class JsonReceiver:
 
     @property
     def port(self) -> int:
+        """The port it listens on."""
         return int(self.server.server_address[1])
 
     def url(self, path: str = "hook", **params: str) -> str:
@@ -59,27 +64,34 @@ class JsonReceiver:
         return f"json://127.0.0.1:{self.port}/{path}" + (f"?{query}" if query else "")
 
     def titles(self) -> list[str]:
+        """The titles of the messages received, in order."""
         return [str(m.get("title")) for m in self.received]
 
     def clear(self) -> None:
+        """Forget what was received."""
         with self._lock:
             self.received.clear()
             self.attempts = 0
 
     def __enter__(self) -> JsonReceiver:
+        """Start serving."""
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving."""
         self.server.shutdown()
         self.server.server_close()
 
 
 class _Mailbox:
+    """aiosmtpd's handler: keeps every message."""
+
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Keep the message; answer OK."""
         self.messages.append(message_from_bytes(envelope.content, policy=email_policy))
         return "250 OK"
 
@@ -100,10 +112,12 @@ class MailCatcher:
 
     @property
     def messages(self) -> list[Any]:
+        """The messages received (email.message.EmailMessage)."""
         return self.box.messages
 
     @property
     def port(self) -> int:
+        """The port it listens on."""
         return int(self.controller.port)
 
     def url(self, to: str = "leads@example.test") -> str:
@@ -114,8 +128,10 @@ class MailCatcher:
         )
 
     def __enter__(self) -> MailCatcher:
+        """Start serving."""
         self.controller.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving."""
         self.controller.stop()

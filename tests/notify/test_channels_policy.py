@@ -20,7 +20,8 @@ def policy_with(tmp_path: Path, channels: str, tier_notify: str = '["team-leads"
     shutil.copytree(RULES, rules)
     (rules / "channels.toml").write_text(channels)
     tiers = (rules / "tiers.toml").read_text()
-    (rules / "tiers.toml").write_text(tiers.replace('notify = ["team-leads"]', f"notify = {tier_notify}"))
+    tiers = tiers.replace('notify = ["team-leads"]', f"notify = {tier_notify}")
+    (rules / "tiers.toml").write_text(tiers)
     return rules
 
 
@@ -74,5 +75,6 @@ def test_run_refuses_to_start_naming_the_channel_whose_variable_is_unset() -> No
     with pytest.raises(ConfigError) as caught:
         require_channel_addresses(policy, RULES, env)
     text = str(caught.value)
-    assert 'channel "specialists": url_env: environment variable ESC_SYNC_NOTIFY_SPECIALISTS' in text
+    expected = 'channel "specialists": url_env: environment variable ESC_SYNC_NOTIFY_SPECIALISTS'
+    assert expected in text
     assert "topsecret" not in text and "team-leads" not in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from esc_sync.connectors import build_connector
 from esc_sync.connectors.base import BudgetSharing, Connector
 from esc_sync.connectors.budget import AccountBudgets
 from esc_sync.durations import parse_duration
+from esc_sync.errors import ConfigError
+from esc_sync.notify import unset_channels
 from esc_sync.policy import Policy, load_policy
 from esc_sync.state.open import open_store
 from esc_sync.state.protocol import StateStore
@@ -59,6 +63,23 @@ def load_policy_for(config: Config) -> Policy:
     for profile in config.profiles:
         custom |= set(profile.custom_field_names)
     return load_policy(config.rules_path, custom_fields=custom)
+
+
+def require_channel_addresses(
+    policy: Policy, rules: Path, env: Mapping[str, str] | None = None
+) -> None:
+    """Every channel's variable must hold its address before the worker runs; the error names
+    the channel and the variable, never a value."""
+    variables = {name: channel.url_env for name, channel in policy.channels.items()}
+    missing = unset_channels(variables, os.environ if env is None else env)
+    if missing:
+        raise ConfigError(
+            [
+                f'{rules}: channel "{name}": url_env: environment variable {var} is not set '
+                "(export it with the channel's Apprise URL)"
+                for name, var in missing
+            ]
+        )
 
 
 def build_app(config_path: Path | str, clock: Clock | None = None) -> App:

@@ -197,6 +197,15 @@ class ConnectorProfile(BaseModel):
         roles = (*WRITE_BACK_ROLES, *CONNECTOR_ROLES)
         return {k: v for k, v in self.fields.items() if k not in roles}
 
+    def ticket_url(self, ticket_id: int) -> str:
+        """The agent's link to a ticket in this helpdesk (notifications carry it)."""
+        base = self.base_url.rstrip("/")
+        if self.type == "zendesk":
+            return f"{base}/agent/tickets/{ticket_id}"
+        if self.type == "freshdesk":
+            return f"{base}/a/tickets/{ticket_id}"
+        return f"{base}/Ticket/Display.html?id={ticket_id}"
+
     def tier_of_group(self, group: int | str | None) -> str | None:
         """The tier whose group this is, or None."""
         if group is None:

@@ -23,6 +23,7 @@ from esc_sync.clock import clock_from_env
 from esc_sync.errors import ConfigError
 from esc_sync.report import print_report
 from esc_sync.sandbox import Sandbox
+from esc_sync.sandbox.receivers import JsonReceiver, MailCatcher
 
 PROFILE = """type = "zendesk"
 base_url = "{url}"
@@ -106,8 +107,14 @@ def run_demo(
     with (
         tempfile.TemporaryDirectory(prefix="esc-sync-demo-") as tmp,
         Sandbox(port=port, token=token, recent_window=0, dialect=dialect, now=clock()) as box,
+        MailCatcher() as mail,
+        JsonReceiver() as hook,
     ):
         work = Path(tmp)
+        # the shipped channels: team leads by mail, specialists and legal by JSON webhook
+        os.environ["ESC_SYNC_NOTIFY_TEAM_LEADS"] = mail.url("team-leads@example.test")
+        os.environ["ESC_SYNC_NOTIFY_SPECIALISTS"] = hook.url("specialists")
+        os.environ["ESC_SYNC_NOTIFY_LEGAL"] = hook.url("legal")
         config = write_demo_config(work, box.url, rules, dialect)
         console.rule("[bold]1. The sandbox helpdesk")
         vendor = dialect.capitalize()
@@ -126,9 +133,14 @@ def run_demo(
             print_report(console, live)
             console.rule("[bold]4. What changed in the sandbox")
             _show_changes(console, box.url, [r.ticket for r in live.rows])
-            console.rule("[bold]5. A second run writes nothing")
+            console.rule("[bold]5. Who was told: the demo's mail catcher and JSON receiver")
+            _show_messages(console, mail, hook)
+            console.rule("[bold]6. A second run writes nothing and sends nothing")
+            sent = len(mail.messages) + len(hook.received)
             again = app.worker.run_cycle(connector)
             print_report(console, again)
+            more = len(mail.messages) + len(hook.received) - sent
+            console.print(f"Messages sent by the second run: {more}")
             console.print(f"Audit log: {app.config.audit_path} (removed with the demo folder)")
         finally:
             app.close()
@@ -173,3 +185,20 @@ def _show_changes(console: Console, url: str, ticket_ids: list[int]) -> None:
     console.print(table)
     if briefing:
         console.print(Panel(briefing[1], title=f"briefing note on ticket {briefing[0]}"))
+
+
+def _show_messages(console: Console, mail: MailCatcher, hook: JsonReceiver) -> None:
+    """Every message the local receivers got, and one in full."""
+    table = Table(title="messages received (mail catcher on SMTP, JSON receiver on HTTP)")
+    for col in ("receiver", "to", "title"):
+        table.add_column(col, overflow="fold")
+    for message in mail.messages:
+        table.add_row("smtp", str(message["To"]), str(message["Subject"]))
+    for got, path in zip(hook.received, hook.paths, strict=False):
+        table.add_row("json", path, str(got.get("title")))
+    console.print(table)
+    if mail.messages:
+        first = mail.messages[0]
+        body = first.get_body(preferencelist=("plain", "html"))
+        text = body.get_content() if body is not None else ""
+        console.print(Panel(str(text).strip(), title=f"mail: {first['Subject']}"))

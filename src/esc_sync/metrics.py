@@ -47,6 +47,12 @@ class Metrics:
         self.writes = Counter(
             f"{NS}_writes", "Writes, by kind and outcome", [*c, "kind", "outcome"], registry=r
         )
+        self.notifications = Counter(
+            f"{NS}_notifications",
+            "Messages to notification channels, by event and outcome (sent, failed, withheld)",
+            ["channel", "event", "outcome"],
+            registry=r,
+        )
         self.api_calls = Counter(
             f"{NS}_api_calls", "Helpdesk API requests, by endpoint", [*c, "endpoint"], registry=r
         )
@@ -102,6 +108,11 @@ class Metrics:
         """An audit record: a decision, and the rules it fired."""
         name = str(record.get("connector"))
         outcome = str(record.get("outcome"))
+        message = record.get("notification")
+        if isinstance(message, dict):  # one message to a channel, sent or failed
+            sent = outcome.removeprefix("notification-")
+            self.notifications.labels(message["channel"], message["event"], sent).inc()
+            return
         self.decisions.labels(name, outcome).inc()
         if outcome == "deferred":
             self.deferred.labels(name).inc()
@@ -111,6 +122,10 @@ class Metrics:
                 self.escalations.labels(name, str(rule.get("rule")), tier).inc()
         withheld = (record.get("calls") or {}).get("withheld") or []
         for call in withheld:
+            if str(call).startswith("NOTIFY "):  # "NOTIFY <channel> <event>" in a dry run
+                _, channel, event = str(call).split(" ", 2)
+                self.notifications.labels(channel, event, "withheld").inc()
+                continue
             kind = "task" if str(call).startswith("POST task") else "ticket_update"
             self.writes.labels(name, kind, "withheld").inc()
 

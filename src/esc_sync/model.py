@@ -289,3 +289,61 @@ class TierMove:
     at: datetime
     respond_by: datetime
     resolve_by: datetime
+
+
+# -- notifications to people outside the helpdesk (RULES.md "Notifications") -------------------
+
+NOTIFY_EVENTS = ("escalated", "reminder", "missed", "repeat")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one channel about one event of a ticket, with its ledger key.
+
+    The key (with the ledger's connector, ticket and episode) names the tier, the channel,
+    the event (a reminder's or a missed deadline's step included) and the repeat number, so
+    each message is sent once. `url_env` names the variable holding the channel's address.
+    """
+
+    key: str
+    channel: str
+    url_env: str
+    event: str
+    tier: str
+    repeat: int
+    title: str
+    body: str
+
+    def detail(self) -> dict[str, Any]:
+        """The ledger detail: enough to send the message again after a crash."""
+        return {
+            "notify": self.channel,
+            "url_env": self.url_env,
+            "event": self.event,
+            "tier": self.tier,
+            "repeat": self.repeat,
+            "title": self.title,
+            "body": self.body,
+        }
+
+    @classmethod
+    def from_detail(cls, key: str, detail: dict[str, Any]) -> Notification:
+        """The message a ledger intent describes."""
+        return cls(
+            key=key,
+            channel=str(detail["notify"]),
+            url_env=str(detail["url_env"]),
+            event=str(detail["event"]),
+            tier=str(detail["tier"]),
+            repeat=int(detail.get("repeat", 0)),
+            title=str(detail["title"]),
+            body=str(detail["body"]),
+        )
+
+
+def notification_key(tier: str, channel: str, step: str, repeat: int = 0) -> str:
+    """The ledger key of a message: `notify:<tier>:<channel>:<event step>:<repeat>`.
+
+    The event step is `escalated`, `reminder-<deadline>-<offset>`, `missed-<deadline>` or
+    `repeat`; the ledger row adds connector, ticket and episode."""
+    return f"notify:{tier}:{channel}:{step}:{repeat}"

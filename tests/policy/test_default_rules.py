@@ -92,7 +92,7 @@ def test_the_shipped_policy_loads_without_problems(default_policy: Policy) -> No
     assert default_policy.ladder.top == "t4"
     assert default_policy.ladder.remind_before == ["1h", "15m"]
     assert default_policy.calendars["support"].timezone == "America/New_York"
-    assert default_policy.templates.names() == ["briefing", "transfer"]
+    assert default_policy.templates.names() == ["briefing", "notify", "transfer"]
 
 
 def test_the_shipped_policy_also_loads_without_a_profile() -> None:

@@ -70,7 +70,8 @@ BULK = [("after-intent", 1), ("after-bulk-submit", 1), ("after-bulk-submit", 2),
 
 
 def test_every_crash_point_is_exercised() -> None:
-    assert {p for p, _ in SINGLE + BULK} == set(CRASH_POINTS)
+    # after-send: tests/notify/test_notifications.py kills the worker around a message
+    assert {p for p, _ in SINGLE + BULK} | {"after-send"} == set(CRASH_POINTS)
 
 
 @pytest.mark.parametrize(

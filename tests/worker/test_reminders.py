@@ -123,6 +123,13 @@ class Clock:
         return self.now
 
 
+def without_repeats(rules: Path) -> None:
+    """The shipped channels without repeats, so the due index holds the ladder's steps only."""
+    channels = rules / "channels.toml"
+    kept = [line for line in channels.read_text().splitlines() if not line.startswith("repeat_")]
+    channels.write_text("\n".join(kept) + "\n")
+
+
 def test_an_escalation_during_business_hours_gets_its_briefing_alone(
     tmp_path: Path, policy: Policy
 ) -> None:
@@ -130,6 +137,7 @@ def test_an_escalation_during_business_hours_gets_its_briefing_alone(
     The briefing is the only note; the first reminder is due 45 minutes later, then written once."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
+    without_repeats(rules)
     start = ny(2026, 3, 4, 11, 5)
     clock = Clock(start)
     desk = FakeHelpdesk(start)
@@ -159,6 +167,7 @@ def test_a_reminder_whose_deadline_has_passed_is_not_written(
     """A worker that was down past the deadline writes no stale reminder (the ladder moves)."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
+    without_repeats(rules)
     start = ny(2026, 3, 4, 11, 5)
     clock = Clock(start)
     desk = FakeHelpdesk(start)
@@ -193,6 +202,7 @@ def test_with_the_ladder_staying_put_a_late_reminder_is_dropped(tmp_path: Path) 
     """No move up to supersede it: a reminder whose deadline passed is recorded moot, not sent."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
+    without_repeats(rules)
     tiers = (rules / "tiers.toml").read_text()
     (rules / "tiers.toml").write_text(
         tiers.replace('on_missed_response = "next"', 'on_missed_response = "stay"')

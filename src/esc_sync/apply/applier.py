@@ -19,6 +19,7 @@ from typing import Protocol
 
 import structlog
 
+from esc_sync.apply.messages import Messages, withheld
 from esc_sync.apply.recorder import Recorder
 from esc_sync.apply.results import CycleReport
 from esc_sync.apply.retry import hold_for_retry
@@ -31,6 +32,7 @@ from esc_sync.errors import (
     TransientError,
 )
 from esc_sync.model import Ticket, TicketUpdate, TierMove
+from esc_sync.notify import Notifier
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.plan.writes import calls_for, has_reply, task_detail
 from esc_sync.state.facts import with_requester_history
@@ -45,8 +47,16 @@ FAILURES_IN_A_ROW = 10
 
 # Where a write can be cut short: after the intents are recorded, after the ticket update
 # landed (the note travels with it), after the customer message, after each task, after a
-# bulk job was accepted.
-CRASH_POINTS = ("after-intent", "after-update", "after-reply", "after-task", "after-bulk-submit")
+# bulk job was accepted; and
+# after a message was sent to a channel, before it is recorded.
+CRASH_POINTS = (
+    "after-intent",
+    "after-update",
+    "after-reply",
+    "after-task",
+    "after-bulk-submit",
+    "after-send",
+)
 
 Planner = Callable[[Ticket], TicketPlan | None]
 
@@ -65,6 +75,7 @@ class Applier:
         clock: Callable[[], datetime],
         crash_point: Callable[[str], None] = lambda point: None,
         failure_limit: int = FAILURES_IN_A_ROW,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.recorder = recorder
@@ -75,6 +86,13 @@ class Applier:
         self.postponed: set[tuple[str, int]] = set()
         self.failure_limit = failure_limit
         self.failures_in_a_row = 0
+        self.messages = Messages(
+            store, recorder, notifier or Notifier(), lambda: self.clock(), self.crash_point_at
+        )
+
+    def crash_point_at(self, point: str) -> None:
+        """The test hook, looked up each time (a test may swap it)."""
+        self.crash_point(point)
 
     # -- the one loop: plan, record, write, and plan again on a conflict ------------------------
 
@@ -99,16 +117,16 @@ class Applier:
                 if tplan is None:
                     return
                 self.adopt(name, tplan)
-                if tplan.plan.is_empty():
+                if tplan.is_empty():
                     self.recorder.outcome(name, report, tplan, "no-change", [], [], self.clock())
                     return
                 if report.dry_run:
-                    withheld = calls_for(tplan.plan)
-                    self.recorder.outcome(
-                        name, report, tplan, "dry-run", [], withheld, self.clock()
-                    )
+                    held = calls_for(tplan.plan) + withheld(tplan.notifications)
+                    for n in tplan.notifications:
+                        report.notifications[(n.channel, n.event, "planned")] += 1
+                    self.recorder.outcome(name, report, tplan, "dry-run", [], held, self.clock())
                     return
-                if queue is not None:
+                if queue is not None and not tplan.plan.is_empty():
                     queue(tplan)
                     return
                 try:
@@ -170,9 +188,11 @@ class Applier:
     def finish(
         self, connector: str, report: CycleReport, tplan: TicketPlan, made: list[str]
     ) -> None:
-        """After a plan's writes landed: the tier entry it makes, the record."""
+        """After a plan's writes landed: the tier entry it makes, its messages, the record."""
         if tplan.enter is not None and tplan.plan.update is not None:
             self._enter(connector, tplan, tplan.enter)
+        tid, episode, notes = tplan.ticket.id, tplan.episode, tplan.notifications
+        made = made + self.messages.send_all(connector, tid, episode, notes, report)
         self.failures_in_a_row = 0
         self.recorder.outcome(connector, report, tplan, "applied", made, [], self.clock())
 
@@ -216,6 +236,7 @@ class Applier:
         for task in plan.tasks:
             detail = {**task_detail(task), **after}
             store.record_intent(connector, tid, episode, f"task:{task.external_id}", detail, now)
+        self.messages.announce(connector, tid, episode, tplan.notifications, after, now)
 
     def write(self, connector: Connector, tplan: TicketPlan, report: CycleReport) -> list[str]:
         """Announce, write, record: one update for the ticket, the reply, then each task."""

@@ -17,7 +17,7 @@ from esc_sync.apply.results import CycleReport
 from esc_sync.apply.retry import RETRY_KEY
 from esc_sync.connectors.base import BulkWriter, Connector
 from esc_sync.errors import RateLimited, SkippableError, TransientError
-from esc_sync.model import LedgerEntry, TaskCreate, Ticket, TicketUpdate
+from esc_sync.model import LedgerEntry, Notification, TaskCreate, Ticket, TicketUpdate
 from esc_sync.plan.writes import has_reply
 from esc_sync.state.protocol import DeadLetters
 
@@ -25,7 +25,7 @@ log = structlog.get_logger("esc_sync.recovery")
 
 # Intent details that describe the write's circumstances, not the write itself.
 BOOKKEEPING = frozenset(
-    {"after_marker", "jobs", "settle_after", "attempts", "retry_after", "error"}
+    {"after_marker", "jobs", "settle_after", "attempts", "retry_after", "error", "sending"}
 )
 
 
@@ -168,6 +168,12 @@ def _recover_ticket(
             task = TaskCreate(**{**fields, "due_at": datetime.fromisoformat(due) if due else None})
             task_id = connector.find_task(task.external_id) or connector.create_task(task)
             store.record_done(name, ticket_id, episode, e.key, clock(), {"task_id": task_id})
+        elif e.key.startswith("notify:"):
+            # announced with a write that landed, or marked `sending` when the process died
+            # (then it may have gone out: sent again, at most once more, and the audit says so)
+            notice = Notification.from_detail(e.key, e.detail)
+            sending = bool(e.detail.get("sending"))
+            applier.messages.send(name, ticket_id, episode, notice, None, maybe_sent=sending)
     log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
     return None
 

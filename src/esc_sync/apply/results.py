@@ -39,6 +39,8 @@ class CycleReport:
     tiers: Counter[str] = field(default_factory=Counter)
     rows: list[PlannedRow] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    # messages to channels by (channel, event, outcome): sent, failed, planned (dry run)
+    notifications: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     stopped_early: bool = False
     stop_reason: str | None = None  # why the cycle stopped before the feed's end
     # tickets whose write failed transiently (after the safe retries): left for the next

@@ -7,7 +7,7 @@ registration order: `run` before `views`). `main` is the `esc-sync` entry point.
 
 from __future__ import annotations
 
-from esc_sync.cli import rules, run, state, views  # noqa: F401 (registers the verbs)
+from esc_sync.cli import notify, rules, run, state, views  # noqa: F401 (registers the verbs)
 from esc_sync.cli.common import app
 
 __all__ = ["app", "main"]

@@ -40,9 +40,12 @@ def rules_check(
             cfg = load_config(config, require_secrets=False)
             custom = {n for p in cfg.profiles for n in p.custom_field_names}
         policy = load_policy(path, custom_fields=custom)
+        for warning in policy.warnings:
+            out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         out.print(
             f"[green]ok[/green]: {path}: {len(policy.rules)} rules, {len(policy.tiers)} tiers, "
-            f"{len(policy.playbooks)} playbooks, {len(policy.calendars)} calendars"
+            f"{len(policy.playbooks)} playbooks, {len(policy.calendars)} calendars, "
+            f"{len(policy.channels)} channels"
         )
 
 

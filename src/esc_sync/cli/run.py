@@ -36,7 +36,7 @@ def run(
     ] = "127.0.0.1",
 ) -> None:
     """Run the worker: as a daemon, or one cycle with --once."""
-    from esc_sync.app import build_app
+    from esc_sync.app import build_app, require_channel_addresses
     from esc_sync.report import print_report, summary_table
     from esc_sync.runview import RunObserver
     from esc_sync.worker.daemon import Daemon
@@ -46,6 +46,11 @@ def run(
         raise typer.Exit(EXIT_USAGE)
     with exits():
         application = build_app(config)
+        try:
+            require_channel_addresses(application.policy, application.config.rules_path)
+        except Exception:
+            application.close()
+            raise
         settings = application.config.settings
         logs.configure(settings.log.format, settings.log.level)
         dry = dry_run or settings.worker.dry_run

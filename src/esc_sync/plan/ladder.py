@@ -7,14 +7,27 @@ reminder notes). The applier writes it; the worker keeps the due index current.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from esc_sync.config import ConnectorProfile
-from esc_sync.durations import format_duration
-from esc_sync.model import MARKER_PREFIX, Plan, Ticket, TicketUpdate, TierEntry, TierMove
-from esc_sync.plan.facts import Facts
+from esc_sync.durations import format_duration, parse_duration
+from esc_sync.model import (
+    MARKER_PREFIX,
+    Deadlines,
+    Decision,
+    Notification,
+    Plan,
+    Ticket,
+    TicketUpdate,
+    TierEntry,
+    TierMove,
+    notification_key,
+)
+from esc_sync.plan.facts import Facts, History
+from esc_sync.plan.notices import message_context, notices, tier_channels
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.plan.writes import entry_detail, iso, tasks_for
 from esc_sync.policy import Policy
@@ -26,7 +39,7 @@ Deadline = Literal["response", "resolution"]
 class LadderStep:
     """A reminder or a move up, due at `at`."""
 
-    kind: Literal["remind", "missed"]
+    kind: Literal["remind", "missed", "repeat"]
     deadline: Deadline
     at: datetime
     key: str  # ledger key: once per level per episode
@@ -34,6 +47,8 @@ class LadderStep:
     deadline_at: datetime  # the deadline itself (a move is due at it)
     offset: str | None = None  # reminders: how long before the deadline
     to_tier: str | None = None  # moves: the next tier
+    channel: str | None = None  # repeats: the channel told again
+    repeat: int = 0  # repeats: which one (from 1)
 
 
 def next_tier(policy: Policy, tier: str) -> str | None:
@@ -78,7 +93,27 @@ def pending_steps(policy: Policy, entry: TierEntry, done: set[str]) -> list[Ladd
         if upper is not None and key not in done:
             marker = f"{MARKER_PREFIX}missed-{deadline}:{upper}:{ep}"
             steps.append(LadderStep("missed", deadline, due, key, marker, due, to_tier=upper))
+    if entry.responded_at is None:
+        steps += repeat_steps(policy, entry, done)
     return sorted(steps, key=lambda s: (s.at, s.kind != "missed"))
+
+
+def repeat_steps(policy: Policy, entry: TierEntry, done: set[str]) -> list[LadderStep]:
+    """The repeats not sent yet of each tier channel with `repeat_every` (calendar time from
+    the tier entry, up to `repeat_max`); the first one pending feeds the due index."""
+    steps: list[LadderStep] = []
+    for channel_id in tier_channels(policy, entry.tier):
+        channel = policy.channels.get(channel_id)
+        if channel is None or channel.repeat_every is None:
+            continue
+        every = parse_duration(channel.repeat_every)
+        for n in range(1, channel.repeat_max + 1):
+            key = notification_key(entry.tier, channel_id, "repeat", n)
+            if key not in done:
+                at = entry.entered_at + every * n
+                step = LadderStep("repeat", "response", at, key, "", entry.respond_by)
+                steps.append(dataclasses.replace(step, channel=channel_id, repeat=n))
+    return steps
 
 
 def reminder_note(policy: Policy, entry: TierEntry, steps: list[LadderStep], now: datetime) -> str:
@@ -140,6 +175,8 @@ def plan_ladder(
     due = [s for s in pending_steps(policy, entry, facts.done()) if s.at <= now]
     if not due:
         return None
+    repeats = [s for s in due if s.kind == "repeat"]
+    due = [s for s in due if s.kind != "repeat"]
     tplan = TicketPlan(
         ticket=ticket,
         episode=entry.episode,
@@ -159,7 +196,120 @@ def plan_ladder(
     if due:
         tplan.ladder = [_step_record(s, entry) for s in due]
         _plan_steps(tplan, policy, profile, connector, entry, due, facts.done(), now)
+        tplan.notifications = _step_notices(policy, profile, ticket, entry, due, facts, now)
+    moved = tplan.enter is not None or tplan.adopt_entry is not None
+    _plan_repeats(tplan, policy, profile, entry, repeats, moved, now)
     return tplan
+
+
+def _plan_repeats(
+    tplan: TicketPlan,
+    policy: Policy,
+    profile: ConnectorProfile,
+    entry: TierEntry,
+    repeats: list[LadderStep],
+    moved: bool,
+    now: datetime,
+) -> None:
+    """The latest due repeat of each channel; earlier ones (a worker that was down) and those
+    of a ticket moving up are recorded as moot."""
+    latest: dict[str, LadderStep] = {}
+    for step in repeats:
+        if moved:
+            tplan.adopt.append((step.key, {"moot": "the ticket moved up"}))
+            continue
+        kept = latest.get(str(step.channel))
+        if kept is not None:
+            older, step = sorted((kept, step), key=lambda s: s.repeat)
+            tplan.adopt.append((older.key, {"moot": f"superseded by repeat {step.repeat}"}))
+        latest[str(step.channel)] = step
+    if not latest:
+        return
+    context = _ladder_context(policy, profile, tplan.ticket, entry, None, now)
+    for step in latest.values():
+        tplan.notifications += notices(
+            policy,
+            [str(step.channel)],
+            context,
+            event="repeat",
+            tier=entry.tier,
+            step="repeat",
+            done=(),
+            repeat=step.repeat,
+        )
+    tplan.ladder = (tplan.ladder or []) + [_step_record(s, entry) for s in latest.values()]
+
+
+def _ladder_context(
+    policy: Policy,
+    profile: ConnectorProfile,
+    ticket: Ticket,
+    entry: TierEntry,
+    to_tier: TierMove | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The message context of a ladder event: the tier (or the one moved to), its deadlines."""
+    if to_tier is None:
+        deadlines = Deadlines(entry.respond_by, entry.resolve_by)
+        decision = Decision(ticket.id, now, current_tier=entry.tier, deadlines=deadlines)
+    else:
+        deadlines = Deadlines(to_tier.respond_by, to_tier.resolve_by)
+        decision = Decision(
+            ticket.id, now, current_tier=entry.tier, target_tier=to_tier.tier, deadlines=deadlines
+        )
+    return message_context(policy, profile, ticket, decision, History(), [])
+
+
+def _step_notices(
+    policy: Policy,
+    profile: ConnectorProfile,
+    ticket: Ticket,
+    entry: TierEntry,
+    due: list[LadderStep],
+    facts: Facts,
+    now: datetime,
+) -> list[Notification]:
+    """Reminders and a missed deadline tell the tier's channels; the tier moved to hears
+    `escalated`."""
+    done, tier = facts.done(), entry.tier
+    here = _ladder_context(policy, profile, ticket, entry, None, now)
+    out: list[Notification] = []
+    for step in due:
+        if step.kind == "remind":
+            name = f"reminder-{step.deadline}-{step.offset}"
+            out += notices(
+                policy,
+                tier_channels(policy, tier),
+                here,
+                event="reminder",
+                tier=tier,
+                step=name,
+                done=done,
+            )
+        elif step.kind == "missed" and step.to_tier is not None:
+            name = f"missed-{step.deadline}"
+            out += notices(
+                policy,
+                tier_channels(policy, tier),
+                here,
+                event="missed",
+                tier=tier,
+                step=name,
+                done=done,
+            )
+            dl = policy.deadlines(step.to_tier, now)
+            move = TierMove(step.to_tier, now, dl.respond_by, dl.resolve_by)
+            there = _ladder_context(policy, profile, ticket, entry, move, now)
+            out += notices(
+                policy,
+                tier_channels(policy, step.to_tier),
+                there,
+                event="escalated",
+                tier=step.to_tier,
+                step="escalated",
+                done=done,
+            )
+    return out
 
 
 def _moot_reminders(
@@ -183,13 +333,16 @@ def _moot_reminders(
 
 def _step_record(step: LadderStep, entry: TierEntry) -> dict[str, Any]:
     """A ladder step as the audit line shows it."""
-    return {
+    record: dict[str, Any] = {
         "step": step.kind,
         "deadline": step.deadline,
         "tier": entry.tier,
         "to": step.to_tier,
         "offset": step.offset,
     }
+    if step.kind == "repeat":
+        record.update(channel=step.channel, repeat=step.repeat)
+    return record
 
 
 def _plan_steps(

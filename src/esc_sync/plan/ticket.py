@@ -19,11 +19,13 @@ from esc_sync.model import (
     Decision,
     Intent,
     LedgerEntry,
+    Notification,
     Plan,
     Ticket,
     TierMove,
 )
 from esc_sync.plan.facts import Facts, History, fired_from_markers
+from esc_sync.plan.notices import escalation_notices
 from esc_sync.plan.writes import build_plan, entry_detail, iso, tasks_for
 from esc_sync.policy import EvalContext, Policy
 
@@ -47,6 +49,11 @@ class TicketPlan:
     adopt_entry: TierMove | None = None
     ladder: list[dict[str, Any]] | None = None  # the ladder steps acted on (for the record)
     tier_from: str | None = None
+    notifications: list[Notification] = field(default_factory=list)  # sent after the writes
+
+    def is_empty(self) -> bool:
+        """True when there is nothing to write and no message to send."""
+        return self.plan.is_empty() and not self.notifications
 
     @property
     def tier_to(self) -> str | None:
@@ -99,6 +106,7 @@ def plan_ticket(
     if decision.target_tier and decision.deadlines and plan.update is not None:
         dl = decision.deadlines
         enter = TierMove(decision.target_tier, decision.now, dl.respond_by, dl.resolve_by)
+    history = facts.history if decision.matches else History()
     return TicketPlan(
         ticket=ticket,
         episode=episode,
@@ -109,6 +117,9 @@ def plan_ticket(
         adopt=adopt,
         adopt_entry=adopt_entry,
         tier_from=decision.current_tier,
+        notifications=escalation_notices(
+            policy, profile, ticket, decision, plan.markers, history, facts.done()
+        ),
     )
 
 

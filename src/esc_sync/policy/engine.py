@@ -59,10 +59,14 @@ class Policy(Targets):
         rules: list[CompiledRule],
         sources: list[Path],
         template_dir: Path,
+        channels: dict[str, schema.Channel] | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
         """Assemble a policy; use `load_policy` to build one from files."""
         super().__init__(tiers=tiers, playbooks=playbooks, calendars=calendars)
         self.ladder = ladder
+        self.channels = dict(channels or {})
+        self.warnings = list(warnings or [])  # `rules check` shows them; they stop nothing
         self.rules = rules
         self.sources = sources
         self.template_dir = template_dir

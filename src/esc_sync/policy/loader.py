@@ -1,10 +1,8 @@
 """Load a policy file or folder, validate everything, and report every problem at once.
 
 Each problem is one line naming the file, the item (rule, tier, playbook or calendar id) and the
-field path, with a suggestion when a name is close to a known one:
-
-    rules/triggers.toml: rule "vip-urgent": when.all[1].field: unknown field "prioity"
-    (did you mean "priority"?)   <- all on one line
+field path, with a suggestion when a name is close to a known one, e.g. `rules/triggers.toml:
+rule "vip-urgent": when.all[1].field: unknown field "prioity" (did you mean "priority"?)`.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from esc_sync.errors import PolicyError
 from esc_sync.model import PRIORITIES, STATUSES
 from esc_sync.policy import schema
 from esc_sync.policy.calendar import BusinessCalendar, NeverOpen
+from esc_sync.policy.channels import channel_problems, channels_used
 from esc_sync.policy.compile import CompiledRule, Compiler, suggest
 from esc_sync.policy.engine import Policy
 from esc_sync.policy.templates import SUFFIX, Templates
@@ -50,6 +49,8 @@ class _Collected:
     tiers: dict[str, tuple[schema.Tier, str]] = field(default_factory=dict)
     rules: dict[str, tuple[schema.Rule, str]] = field(default_factory=dict)
     playbooks: dict[str, tuple[schema.Playbook, str]] = field(default_factory=dict)
+    channels: dict[str, tuple[schema.Channel, str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # worth a look, not wrong
     ladder: tuple[schema.Ladder, str] | None = None
     sources: list[Path] = field(default_factory=list)
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # noun -> id -> first file
@@ -90,12 +91,8 @@ def load_policy(path: Path, custom_fields: Collection[str] | None = None) -> Pol
         found.add(str(template_dir / name), None, "", problem)
     for key, (cal, cal_file) in found.calendars.items():
         if not any(getattr(cal.hours, day) for day in schema.DAYS):
-            found.add(
-                cal_file,
-                f'calendar "{key}"',
-                "hours",
-                "no business hours on any day: a deadline on this calendar could never be met",
-            )
+            never = "no business hours on any day: a deadline on this calendar could never be met"
+            found.add(cal_file, f'calendar "{key}"', "hours", never)
     if found.problems:
         raise PolicyError(found.lines())
     tiers = [tier for tier, _ in found.tiers.values()]
@@ -108,6 +105,8 @@ def load_policy(path: Path, custom_fields: Collection[str] | None = None) -> Pol
         rules=rules,
         sources=found.sources,
         template_dir=template_dir,
+        channels={key: value for key, (value, _) in found.channels.items()},
+        warnings=found.warnings,
     )
 
 
@@ -146,6 +145,9 @@ def _collect(data: dict[str, Any], file: str, found: _Collected) -> None:
     for item_id, raw in _table(data, "playbooks", file, found):
         playbook = _validate(schema.Playbook, raw, file, f'playbook "{item_id}"', found)
         _merge(found.playbooks, "playbook", item_id, playbook, file, found)
+    for item_id, raw in _table(data, "channels", file, found):
+        channel = _validate(schema.Channel, raw, file, f'channel "{item_id}"', found)
+        _merge(found.channels, "channel", item_id, channel, file, found)
     for label, tier_id, raw in _array(data, "tiers", "tier", file, found):
         tier = _validate(schema.Tier, raw, file, label, found)
         _merge(found.tiers, "tier", tier_id, tier, file, found)
@@ -324,6 +326,8 @@ def _check(
         _ref(found, file, item, "playbook", tier.playbook, _ids(found, "playbook"), "playbook")
         for i, status in enumerate(tier.pause_on):
             _ref(found, file, item, f"pause_on[{i}]", status, STATUSES, "status")
+        for i, channel in enumerate(tier.notify):
+            _ref(found, file, item, f"notify[{i}]", channel, _ids(found, "channel"), "channel")
     if found.ladder is not None:
         _ref(found, found.ladder[1], "ladder", "top", found.ladder[0].top, tier_ids, "tier")
     for playbook_id, (playbook, file) in found.playbooks.items():
@@ -347,6 +351,10 @@ def _check(
             compiled.append(result)
     for raw, file, item in found.broken_rules:
         _salvage(raw, file, item, found, compiler, names, templates)
+    used = channels_used(found.tiers.values(), found.rules.values(), found.broken_rules)
+    found.warnings, problems = channel_problems(found.channels, used, names, templates)
+    for problem in problems:
+        found.add(*problem)
     return compiled
 
 
@@ -417,6 +425,8 @@ def _check_then(
     _ref(found, file, item, "then.priority", then.priority, PRIORITIES, "priority")
     _ref(found, file, item, "then.status", then.status, STATUSES, "status")
     _ref(found, file, item, "then.playbook", then.playbook, _ids(found, "playbook"), "playbook")
+    for i, channel in enumerate(then.notify):
+        _ref(found, file, item, f"then.notify[{i}]", channel, _ids(found, "channel"), "channel")
     for key in ("note", "notify_customer"):
         name = getattr(then, key)
         if name is not None and name.removesuffix(SUFFIX) not in names:

@@ -148,6 +148,7 @@ class Tier(_Model):
     calendar: str | None = None
     playbook: str | None = None
     pause_on: list[str] = Field(default_factory=list)
+    notify: list[str] = Field(default_factory=list)  # channels told of events in this tier
 
     _durations = field_validator("respond_within", "resolve_within")(check_duration)
 
@@ -263,6 +264,29 @@ class Then(_Model):
     notify_customer: str | None = None
     playbook: str | None = None
     status: str | None = None
+    notify: list[str] = Field(default_factory=list)  # channels told when this rule fires
+
+
+class Channel(_Model):
+    """A notification channel: its Apprise URL lives in the environment variable `url_env`."""
+
+    url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    template: str = "notify"
+    repeat_every: Duration | None = None
+    repeat_max: int = Field(default=0, ge=0, le=100)
+
+    @field_validator("repeat_every")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        """Check the repeat interval is a duration."""
+        return value if value is None else check_duration(value)
+
+    @model_validator(mode="after")
+    def _repeats(self) -> Channel:
+        """Repeats need both an interval and a count."""
+        if self.repeat_max and self.repeat_every is None:
+            raise ValueError('"repeat_max" needs "repeat_every" (how long between repeats)')
+        return self
 
 
 class Rule(_Model):
@@ -301,6 +325,7 @@ class PolicyFile(_Model):
     ladder: Ladder | None = None
     rules: list[Rule] = Field(default_factory=list)
     playbooks: dict[str, Playbook] = Field(default_factory=dict)
+    channels: dict[str, Channel] = Field(default_factory=dict)
 
 
 def _attr(key: str) -> str:

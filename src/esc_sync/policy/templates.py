@@ -113,6 +113,7 @@ def sample_context(*, minimal: bool = False) -> dict[str, Any]:
             "tags": ["enterprise"] if not minimal else [],
         },
         "custom": {"refund_amount": 750} if not minimal else {},
+        "url": "https://acme.zendesk.com/agent/tickets/4821",
     }
     evidence = {
         "field": "latest_customer_comment",
@@ -159,4 +160,7 @@ def sample_context(*, minimal: bool = False) -> dict[str, Any]:
         else [{"title": "Listen and acknowledge", "due": "2026-03-02T12:01:00-05:00"}],
         "history": history,
         "marker": "esc-sync:manager-request:t2:ep1",
+        # notifications (RULES.md "Notifications"): which event, and for a repeat its number
+        "event": "escalated" if minimal else "repeat",
+        "repeat": 0 if minimal else 2,
     }

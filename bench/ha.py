@@ -209,4 +209,8 @@ def _print_failover(figures: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.channels import default_channels
+
+    with default_channels():  # the default policy's channels need their addresses
+        raise SystemExit(main())

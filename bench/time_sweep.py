@@ -242,4 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.channels import default_channels
+
+    with default_channels():  # the default policy's channels need their addresses
+        sys.exit(main())

@@ -8,12 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from esc_sync.sandbox.receivers import JsonReceiver
-
-DEFAULT_CHANNEL_VARIABLES = (
-    "ESC_SYNC_NOTIFY_TEAM_LEADS",
-    "ESC_SYNC_NOTIFY_SPECIALISTS",
-    "ESC_SYNC_NOTIFY_LEGAL",
-)
+from tests.channels import DEFAULT_CHANNEL_VARIABLES
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def make_worker(tmp_path: Path, clock: Clock, crash=None) -> Worker:  # type: ig
     worker = Worker(policy=load_policy(RULES), store=Store(tmp_path / "state.db"),
                     audit=AuditLog(tmp_path / "audit.jsonl"), clock=clock,
                     crash_point=crash or (lambda point: None))
-    worker.applier.messages.notifier = Notifier(sleep=lambda _s: None)
+    worker.applier.messages.notifier = Notifier(sleep=lambda _s: None, attempts=1)
     return worker
 
 
@@ -140,25 +140,39 @@ def test_a_failing_channel_is_retried_then_dead_lettered_and_costs_no_write(
             "timeout": receiver.url("leads", rto="0.3", cto="0.3"),
         }[fault]
         if fault == "500":
-            receiver.fail = [500] * 6
+            receiver.fail = [500] * 8
         if fault == "timeout":
             receiver.delay = 1.0
         monkeypatch.setenv("ESC_SYNC_NOTIFY_TEAM_LEADS", url)
         worker = make_worker(tmp_path, clock)
         pauses: list[float] = []
-        worker.applier.messages.notifier = Notifier(sleep=pauses.append)
+        worker.applier.messages.notifier = Notifier(sleep=pauses.append, attempts=1)
         report = worker.run_cycle(connector)
-    assert notes_per_ticket(desk) == Counter({1: 1, 2: 1})  # the helpdesk writes all landed
-    assert report.notifications[("team-leads", "escalated", "failed")] == 2
-    assert pauses == [2.0, 4.0] * 2  # three attempts each, with a growing pause
+        assert notes_per_ticket(desk) == Counter({1: 1, 2: 1})  # the helpdesk writes all landed
+        assert report.notifications[("team-leads", "escalated", "retrying")] == 2
+        assert pauses == []  # nothing waits in the cycle: the next attempts go through the ledger
+        entry = worker.store.ledger("fake", 1, 1)["notify:t2:team-leads:escalated:0"]
+        assert entry.state == "intent" and entry.detail["attempts"] == 1
+        assert worker.store.dead_letters("fake") == []
+        early = worker.run_cycle(connector)  # before its time: not tried, the ticket not held
+        assert sum(early.notifications.values()) == 0 and early.skipped == 0
+        outcomes: Counter[str] = Counter()
+        for wait in (30, 60, 120):  # the pause grows: 30 s, 1 min, 2 min
+            clock.now += timedelta(seconds=wait + 1)
+            later = worker.run_cycle(connector)
+            outcomes.update(o for (_c, _e, o), n in later.notifications.items() for _ in range(n))
+        assert outcomes == Counter({"retrying": 4, "failed": 2})
     if fault == "500":
-        assert receiver.attempts == 6
+        assert receiver.attempts == 8  # four attempts for each of the two messages
+    assert notes_per_ticket(desk) == Counter({1: 1, 2: 1})
     dead = worker.store.dead_letters("fake")
     assert len(dead) == 2 and all("team-leads" in d["reason"] for d in dead)
     entry = worker.store.ledger("fake", 1, 1)["notify:t2:team-leads:escalated:0"]
     assert entry.state == "done" and entry.detail["outcome"] == "failed"
+    assert entry.detail["attempts"] == 4
+    clock.now += timedelta(hours=1)  # (reminders and repeats come due by now: other messages)
     again = make_worker(tmp_path, clock).run_cycle(connector)
-    assert sum(again.notifications.values()) == 0  # dead-lettered, not sent again
+    assert not [k for k in again.notifications if k[1] == "escalated"]  # dead, not sent again
 
 
 @pytest.mark.parametrize(("point", "copies"), [("after-update", 1), ("after-send", 2)])

@@ -87,7 +87,11 @@ class Applier:
         self.failure_limit = failure_limit
         self.failures_in_a_row = 0
         self.messages = Messages(
-            store, recorder, notifier or Notifier(), lambda: self.clock(), self.crash_point_at
+            store,
+            recorder,
+            notifier or Notifier(attempts=1),  # retries go through the ledger
+            lambda: self.clock(),
+            self.crash_point_at,
         )
 
     def crash_point_at(self, point: str) -> None:

@@ -3,14 +3,18 @@
 The applier announces each message's intent with the ticket's other writes, and sends once
 those writes landed, so a failing channel never holds a helpdesk write back. Just before
 sending, the intent is marked `sending`: a crash between sending and recording leaves it so,
-and recovery sends it again (at most one repeat) and the audit line says it may be one. A
-channel that fails after its retries is dead-lettered and recorded as failed (not sent again).
+and recovery sends it again (at most one repeat) and the audit line says it may be one.
+
+A failed send is not retried in the cycle (a dead channel must not hold the other tickets up):
+its intent stays open with `attempts` and `retry_after` (30 s, 1 min, 2 min), recovery sends it
+again once that time has come without reading the ticket or holding it back, and after
+`MESSAGE_ATTEMPTS` attempts it is dead-lettered and recorded as failed (not sent again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -23,6 +27,9 @@ from esc_sync.plan.writes import iso
 from esc_sync.state.protocol import Ledger
 
 log = structlog.get_logger("esc_sync.notify")
+
+MESSAGE_ATTEMPTS = 4  # sends of one message before it is dead-lettered
+RETRY_FIRST = timedelta(seconds=30)
 
 
 class Messages:
@@ -79,16 +86,26 @@ class Messages:
     ) -> str:
         """Mark the intent `sending`, send, record the outcome (a failure: dead letter)."""
         store = self.store
+        before = store.ledger(connector, ticket_id, episode).get(n.key)
+        tried = int(before.detail.get("attempts", 0)) if before is not None else 0
         store.record_intent(
-            connector, ticket_id, episode, n.key, {**n.detail(), "sending": True}, self.clock()
+            connector,
+            ticket_id,
+            episode,
+            n.key,
+            {**n.detail(), "sending": True, "attempts": tried},
+            self.clock(),
         )
         delivery = self.notifier.send(
             n.url_env, n.title, n.body, dedup_key(connector, ticket_id, episode, n.key)
         )
         self.crash_point("after-send")
         now = self.clock()
+        attempts = tried + delivery.attempts
+        if not delivery.ok and attempts < MESSAGE_ATTEMPTS:
+            return self._later(connector, ticket_id, episode, n, report, attempts, delivery.error)
         outcome = "sent" if delivery.ok else "failed"
-        extra: dict[str, Any] = {"outcome": outcome, "attempts": delivery.attempts}
+        extra: dict[str, Any] = {"outcome": outcome, "attempts": attempts}
         if delivery.error:
             extra["error"] = delivery.error
         if maybe_sent:
@@ -96,15 +113,8 @@ class Messages:
         store.record_done(connector, ticket_id, episode, n.key, now, extra)
         if report is not None:
             report.notifications[(n.channel, n.event, outcome)] += 1
-        record = {
-            "at": iso(now),
-            "connector": connector,
-            "ticket": ticket_id,
-            "episode": episode,
-            "notification": {"key": n.key, "channel": n.channel, "event": n.event},
-            "outcome": f"notification-{outcome}",
-            "attempts": delivery.attempts,
-        }
+        record = self._record(connector, ticket_id, episode, n, f"notification-{outcome}", now)
+        record["attempts"] = attempts
         if maybe_sent:
             # the process died after an earlier attempt may have sent it: this may be a repeat
             record["possible_repeat"] = True
@@ -120,11 +130,64 @@ class Messages:
                 ticket=ticket_id,
                 channel=n.channel,
                 notify_event=n.event,
-                attempts=delivery.attempts,
+                attempts=attempts,
                 reason=delivery.error,
             )
         self.recorder.audit.write(record)
         return f"NOTIFY {n.channel} {n.event}" + ("" if delivery.ok else " (failed)")
+
+    def _later(
+        self,
+        connector: str,
+        ticket_id: int,
+        episode: int,
+        n: Notification,
+        report: CycleReport | None,
+        attempts: int,
+        error: str | None,
+    ) -> str:
+        """Keep a failed message's intent for a later attempt, after a growing pause."""
+        now = self.clock()
+        after = now + RETRY_FIRST * 2 ** (attempts - 1)
+        detail = {
+            **n.detail(),
+            "attempts": attempts,
+            "retry_after": after.isoformat(),
+            "error": (error or "")[:300],
+        }
+        self.store.record_intent(connector, ticket_id, episode, n.key, detail, now)
+        if report is not None:
+            report.notifications[(n.channel, n.event, "retrying")] += 1
+        record = self._record(connector, ticket_id, episode, n, "notification-retrying", now)
+        record.update(attempts=attempts, retry_after=iso(after), error=error)
+        self.recorder.audit.write(record)
+        log.info(
+            "notification failed; tried again later",
+            connector=connector,
+            ticket=ticket_id,
+            channel=n.channel,
+            attempts=attempts,
+            retry_after=iso(after),
+        )
+        return f"NOTIFY {n.channel} {n.event} (retry at {iso(after)})"
+
+    @staticmethod
+    def _record(
+        connector: str,
+        ticket_id: int,
+        episode: int,
+        n: Notification,
+        outcome: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "at": iso(now),
+            "connector": connector,
+            "ticket": ticket_id,
+            "episode": episode,
+            "notification": {"key": n.key, "channel": n.channel, "event": n.event},
+            "outcome": outcome,
+        }
 
 
 def withheld(notes: list[Notification]) -> list[str]:

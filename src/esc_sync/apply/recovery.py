@@ -18,6 +18,7 @@ from esc_sync.apply.retry import RETRY_KEY
 from esc_sync.connectors.base import BulkWriter, Connector
 from esc_sync.errors import RateLimited, SkippableError, TransientError
 from esc_sync.model import LedgerEntry, Notification, TaskCreate, Ticket, TicketUpdate
+from esc_sync.plan.facts import message_waiting
 from esc_sync.plan.writes import has_reply
 from esc_sync.state.protocol import DeadLetters
 
@@ -39,10 +40,18 @@ def recover(
     """
     name = connector.name
     by_ticket: dict[tuple[int, int], list[LedgerEntry]] = {}
+    messages: list[LedgerEntry] = []
     for entry in applier.store.open_intents(name):
+        if message_waiting(entry.key, entry.detail):
+            messages.append(entry)  # its writes landed: no need to read or hold the ticket
+            continue
         by_ticket.setdefault((entry.ticket_id, entry.episode), []).append(entry)
     running = _running_jobs(connector, by_ticket.values())
     now = applier.clock()
+    for e in messages:
+        if datetime.fromisoformat(e.detail["retry_after"]) <= now:
+            notice = Notification.from_detail(e.key, e.detail)
+            applier.messages.send(name, e.ticket_id, e.episode, notice, report)
     again: list[Ticket] = []
     for (ticket_id, episode), entries in by_ticket.items():
         if _still_settling(entries, running, now):

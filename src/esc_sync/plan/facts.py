@@ -33,13 +33,21 @@ class Facts:
     history: History = History()
 
     def done(self) -> set[str]:
-        """Ledger keys whose effect is recorded as made."""
-        return {k for k, e in self.ledger.items() if e.state == "done"}
+        """Ledger keys whose effect is recorded as made, or is a message waiting to be sent
+        again (recovery retries it; planning it anew would start its attempts over)."""
+        return {
+            k for k, e in self.ledger.items() if e.state == "done" or message_waiting(k, e.detail)
+        }
 
     def fired(self) -> set[str]:
         """Rules the ledger says fired this episode."""
         done = self.ledger.items()
         return {k[5:] for k, e in done if k.startswith("rule:") and e.state == "done"}
+
+
+def message_waiting(key: str, detail: dict[str, Any]) -> bool:
+    """A message whose send failed after its writes landed, waiting for its next attempt."""
+    return key.startswith("notify:") and "retry_after" in detail and not detail.get("sending")
 
 
 def fired_from_markers(markers: set[str], episode: int) -> set[str]:

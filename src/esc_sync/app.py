@@ -10,9 +10,10 @@ from esc_sync.apply.recorder import AuditLog
 from esc_sync.clock import Clock, clock_from_env
 from esc_sync.config import Config, load_config
 from esc_sync.connectors import build_connector
-from esc_sync.connectors.base import Connector
+from esc_sync.connectors.base import CachingConnector, Connector
 from esc_sync.durations import parse_duration
 from esc_sync.policy import Policy, load_policy
+from esc_sync.state.cache import ConnectorCache
 from esc_sync.state.sqlite import Store
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
@@ -70,6 +71,9 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
     store = Store(config.state_path)
     audit = AuditLog(config.audit_path)
     connectors = [build_connector(p, now=clock) for p in config.profiles]
+    for connector in connectors:
+        if isinstance(connector, CachingConnector):  # contacts and cursors kept between runs
+            connector.use_cache(ConnectorCache(store, connector.name, clock))
     worker = Worker(
         policy=policy,
         store=store,

@@ -131,6 +131,18 @@ class SurgeHits(Protocol):
     ) -> list[tuple[int, datetime]]: ...
 
 
+class Records(Protocol):
+    """Small records a connector keeps between cycles (contacts, listing cursors), as JSON
+    objects keyed by (connector, kind, key). Not part of `StateStore`: a backend offers it when
+    it can, and the app lends it to caching connectors."""
+
+    def record(self, connector: str, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    def put_record(
+        self, connector: str, kind: str, key: str, value: dict[str, Any], now: datetime
+    ) -> None: ...
+
+
 class FactSource(Mirror, Ledger, TierEntries, SurgeHits, Protocol):
     """What gathering a ticket's facts reads (and nothing it writes is used)."""
 
@@ -152,6 +164,7 @@ __all__ = [
     "FactSource",
     "Ledger",
     "Mirror",
+    "Records",
     "StateStore",
     "SurgeHits",
     "TierEntries",

@@ -174,6 +174,8 @@ class FreshdeskConnector:
     def _normalize(self, raw: dict[str, Any]) -> Ticket:
         """A raw ticket as a model Ticket, with its company, requester tags and rating."""
         ticket = normalize_ticket(raw, self.profile, self._companies_of(raw))
+        if ticket.is_worker_task:
+            return ticket  # the worker's own follow-up: never evaluated
         return with_people(
             ticket,
             self.people.tags_of(ticket.requester.id),

@@ -61,23 +61,19 @@ class People:
     # -- contacts ---------------------------------------------------------------------------
 
     def tags_of(self, contact_id: int | None) -> tuple[str, ...] | None:
-        """The contact's tags (read once on first sight); None when it cannot be read."""
+        """The contact's tags (read once on first sight); None when there is no readable
+        contact (remembered too, so an agent requester costs one request, not one a cycle)."""
         if contact_id is None:
             return None
         cached = self.cache.get(CONTACT, str(contact_id))
         if cached is None:
             try:
-                contact = self.client.contact(contact_id)
-            except SkippableError:
-                return None
-            except HelpdeskError as exc:
-                if exc.status != 404:
-                    raise
-                return None
-            cached = {"tags": list(contact_tags(contact))}
+                cached = {"tags": list(contact_tags(self.client.contact(contact_id)))}
+            except SkippableError:  # not a contact (an agent), or gone: not asked again
+                cached = {"tags": None}
             self.cache.put(CONTACT, str(contact_id), cached)
         tags = cached.get("tags")
-        return tuple(tags) if isinstance(tags, list) else ()
+        return tuple(tags) if isinstance(tags, list) else None
 
     def refresh(self, start: datetime) -> None:
         """Once a cycle: contacts updated and ratings created since the last walk."""

@@ -32,12 +32,13 @@ MAX_PAGES = 300
 CONTACT, RATING, CURSOR = "freshdesk.contact", "freshdesk.rating", "freshdesk.cursor"
 
 
-def contact_tags(contact: dict[str, Any]) -> tuple[str, ...]:
-    """A contact's tags, lower-cased, in order, without duplicates."""
+def contact_tags(contact: dict[str, Any]) -> list[str] | None:
+    """A contact's tags, lower-cased, in order, without duplicates; None when the record has
+    no `tags` list (unknown, not empty: the recorded search result has none)."""
     tags = contact.get("tags")
     if not isinstance(tags, list):
-        return ()
-    return tuple(dict.fromkeys(t.strip().lower() for t in tags if isinstance(t, str) and t))
+        return None
+    return list(dict.fromkeys(t.strip().lower() for t in tags if isinstance(t, str) and t))
 
 
 class People:
@@ -68,7 +69,7 @@ class People:
         cached = self.cache.get(CONTACT, str(contact_id))
         if cached is None:
             try:
-                cached = {"tags": list(contact_tags(self.client.contact(contact_id)))}
+                cached = {"tags": contact_tags(self.client.contact(contact_id))}
             except SkippableError:  # not a contact (an agent), or gone: not asked again
                 cached = {"tags": None}
             self.cache.put(CONTACT, str(contact_id), cached)
@@ -88,7 +89,7 @@ class People:
             cid = ticket_id_of(item)
             if cid is None:
                 continue
-            self.cache.put(CONTACT, str(cid), {"tags": list(contact_tags(item))})
+            self.cache.put(CONTACT, str(cid), {"tags": contact_tags(item)})
             latest = max(latest, _time(item.get("updated_at"), latest))
         self.cache.put(CURSOR, "contacts", {"since": format_time(latest)})
 

@@ -12,12 +12,13 @@ from esc_sync.apply.recorder import AuditLog
 from esc_sync.clock import Clock, clock_from_env
 from esc_sync.config import Config, load_config
 from esc_sync.connectors import build_connector
-from esc_sync.connectors.base import BudgetSharing, Connector
+from esc_sync.connectors.base import BudgetSharing, CachingConnector, Connector
 from esc_sync.connectors.budget import AccountBudgets
 from esc_sync.durations import parse_duration
 from esc_sync.errors import ConfigError
 from esc_sync.notify import unset_channels
 from esc_sync.policy import Policy, load_policy
+from esc_sync.state.cache import ConnectorCache
 from esc_sync.state.open import open_store
 from esc_sync.state.protocol import StateStore
 from esc_sync.worker.cycle import Worker
@@ -98,10 +99,11 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
     )
     audit = AuditLog(config.audit_path)
     connectors = [build_connector(p, now=clock) for p in config.profiles]
-    if isinstance(store, AccountBudgets):  # several workers: one budget per helpdesk account
-        for connector in connectors:
-            if isinstance(connector, BudgetSharing):
-                connector.share_budget(store)
+    for connector in connectors:
+        if isinstance(connector, CachingConnector):  # contacts and cursors kept between runs
+            connector.use_cache(ConnectorCache(store, connector.name, clock))
+        if isinstance(store, AccountBudgets) and isinstance(connector, BudgetSharing):
+            connector.share_budget(store)  # several workers: one budget per helpdesk account
     worker = Worker(
         policy=policy,
         store=store,

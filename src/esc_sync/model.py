@@ -105,6 +105,18 @@ class Ticket:
     # Rule fields the connector could not know without another call (comment text, say).
     # The engine treats them as unknown (three-valued), so it can ask for them only when needed.
     unknown: frozenset[str] = frozenset()
+    # Rule fields this connector cannot supply at all (no API call would tell), each with why.
+    # They are also in `unknown`, so a rule reading one is unknown, never false on an empty
+    # value; unlike the rest of `unknown`, reading the comments does not fill them in.
+    unsupplied: dict[str, str] = field(default_factory=dict)
+    # True when the connector cannot count reopens: the worker counts them from its episodes.
+    count_reopens: bool = False
+
+    def mark_unsupplied(self, reasons: dict[str, str]) -> None:
+        """Record fields this connector cannot supply (unknown to rules, with the reason)."""
+        if reasons:
+            self.unsupplied = {**self.unsupplied, **reasons}
+            self.unknown = self.unknown | frozenset(reasons)
 
     def markers(self) -> set[str]:
         """Every worker marker found in this ticket's comments."""

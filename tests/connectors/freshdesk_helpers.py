@@ -47,9 +47,14 @@ def profile(**extra: Any) -> ConnectorProfile:
     )
 
 
-def connector(sleeps: list[float], **extra: Any) -> FreshdeskConnector:
-    """A connector whose sleeps are recorded, not slept."""
-    return FreshdeskConnector(profile(**extra), session=requests.Session(), sleep=sleeps.append)
+def connector(sleeps: list[float], people: bool = False, **extra: Any) -> FreshdeskConnector:
+    """A connector whose sleeps are recorded, not slept; without `people`, contacts and the
+    ratings listing are left out (tests of the feed and writes mock only their endpoints)."""
+    fd = FreshdeskConnector(profile(**extra), session=requests.Session(), sleep=sleeps.append)
+    if not people:
+        fd.people.refresh = lambda start: None  # type: ignore[method-assign]
+        fd.people.tags_of = lambda contact_id: None  # type: ignore[method-assign]
+    return fd
 
 
 def ticket(tid: int, updated_at: str, **fields: Any) -> dict[str, Any]:

@@ -44,7 +44,9 @@ def test_the_captured_ticket_reads_whole_from_the_search() -> None:
     assert ticket.satisfaction == "none" and not ticket.is_worker_task
     assert ticket.created_at == datetime(2026, 11, 22, 19, 55, 41, tzinfo=UTC)
     assert ticket.version == "2026-11-22T19:55:42Z"
-    assert ticket.unknown == COMMENT_FIELDS | {"description", "reopens"}
+    # RT keeps no tags on users: requester.tags is unknown with the reason, never ()
+    assert ticket.unknown == COMMENT_FIELDS | {"description", "reopens", "requester.tags"}
+    assert set(ticket.unsupplied) == {"requester.tags"}
 
 
 def test_numbers_come_as_strings_or_numbers_alike() -> None:
@@ -143,7 +145,7 @@ def test_history_gives_comments_with_roles_description_reopens_and_the_etag() ->
     assert loaded.latest_customer_comment == "It is still wrong on the new invoice!"
     assert loaded.last_agent_comment == "Checked billing: double charge."
     assert loaded.version == "etag:164"  # the latest transaction, as RT's ETag
-    assert loaded.comments_loaded and not loaded.unknown
+    assert loaded.comments_loaded and loaded.unknown == set(loaded.unsupplied)
     assert [f"{c.request.method} {c.request.url.split('?')[0]}" for c in responses.calls] == [
         f"POST {API}/transactions",
         f"POST {API}/attachments",

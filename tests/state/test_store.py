@@ -172,3 +172,35 @@ def _start_four_at_once(state_url: str) -> None:
     assert {s.schema_version() for s in stores} == {PG_SCHEMA_VERSION}
     for s in stores:
         s.close()
+
+
+def test_postgresql_history_from_the_first_version_keeps_the_data() -> None:
+    import psycopg
+
+    from esc_sync.state.open import open_store
+    from esc_sync.state.pg_schema import PG_MIGRATIONS, PG_SCHEMA_VERSION
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        with psycopg.connect(url, autocommit=True) as conn:  # a database left at version 1
+            conn.execute("CREATE TABLE esc_sync_schema (version INTEGER NOT NULL)")
+            conn.execute("INSERT INTO esc_sync_schema VALUES (1)")
+            conn.execute(PG_MIGRATIONS[0])  # type: ignore[arg-type]
+            conn.execute("INSERT INTO bookmarks VALUES ('zd', 'c7', '2026-03-01T00:00:00+00:00')")
+        store = open_store(url, worker_id="w1")
+        try:
+            assert store.schema_version() == PG_SCHEMA_VERSION
+            assert store.bookmark("zd") == "c7"
+            store.balance(["zd"])
+            store.put_record("zd", "contact", "7", {"tags": ["vip"]}, NOW)
+            assert store.record("zd", "contact", "7") == {"tags": ["vip"]}
+        finally:
+            store.close()
+
+
+def test_records_are_kept_per_connector(store: StateStore) -> None:
+    assert store.record("zd", "contact", "1") is None
+    store.put_record("zd", "contact", "1", {"tags": ["vip"]}, NOW)
+    store.put_record("zd", "contact", "1", {"tags": []}, NOW)
+    assert store.record("zd", "contact", "1") == {"tags": []}
+    assert store.record("fd", "contact", "1") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -47,6 +47,24 @@ def rules_check(
             f"{len(policy.playbooks)} playbooks, {len(policy.calendars)} calendars, "
             f"{len(policy.channels)} channels"
         )
+        if config is not None:
+            _supply_report(policy.fields_used(), cfg.profiles)
+
+
+def _supply_report(used: frozenset[str], profiles: list[Any]) -> None:
+    """Per connector: the fields the policy reads that it cannot supply (unknown to rules),
+    and those it supplies only at extra requests."""
+    from esc_sync.connectors.supply import supply_of
+
+    for profile in profiles:
+        unsupplied, extra = supply_of(profile).report(used)
+        out.print(f"connector {profile.name} ({profile.type}):", highlight=False, markup=False)
+        if not unsupplied and not extra:
+            out.print("  every field the policy reads is supplied", highlight=False)
+        for name, why in unsupplied.items():
+            out.print(f"  unknown  {name}: {why}", highlight=False, markup=False)
+        for name, cost in extra.items():
+            out.print(f"  extra    {name}: {cost}", highlight=False, markup=False)
 
 
 @rules_app.command("test")
@@ -87,9 +105,11 @@ def rules_explain(
     from esc_sync.app import load_policy_for
     from esc_sync.config import load_config
     from esc_sync.connectors import build_connector
+    from esc_sync.connectors.base import CachingConnector
     from esc_sync.errors import SkippableError
     from esc_sync.explain import as_json as explanation_json
     from esc_sync.explain import explain_ticket, parse_at, render
+    from esc_sync.state.cache import ReadThroughCache
     from esc_sync.state.open import is_postgres, open_store
 
     try:
@@ -109,6 +129,8 @@ def rules_explain(
         # Read-only: an absent store is not created; an existing one is only read.
         exists = is_postgres(cfg.state_url) or cfg.state_path.exists()
         store = open_store(cfg.state_url, worker_id="esc-sync rules explain") if exists else None
+        if isinstance(helpdesk, CachingConnector):  # what the worker learnt, never written
+            helpdesk.use_cache(ReadThroughCache(store, helpdesk.name))
         try:
             helpdesk.check_auth()
             exp = explain_ticket(policy, helpdesk, store, ticket_id, now)

@@ -132,6 +132,43 @@ class CommentPrefetcher(Protocol):
         ...
 
 
+class RecordCache(Protocol):
+    """A small persisted key -> record store the worker lends a connector (contacts it read,
+    listing cursors), so what it learnt survives a restart without a request per ticket."""
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record kept under (kind, key), or None."""
+        ...
+
+    def put(self, kind: str, key: str, record: dict[str, Any]) -> None:
+        """Keep `record` under (kind, key), replacing what was there."""
+        ...
+
+
+class MemoryCache:
+    """A RecordCache in memory (the default until the worker lends a persisted one)."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record kept under (kind, key), or None."""
+        return self.records.get((kind, key))
+
+    def put(self, kind: str, key: str, record: dict[str, Any]) -> None:
+        """Keep `record` under (kind, key)."""
+        self.records[(kind, key)] = record
+
+
+@runtime_checkable
+class CachingConnector(Protocol):
+    """Optional: a connector that keeps what it read in a RecordCache the worker lends it."""
+
+    def use_cache(self, cache: RecordCache) -> None:
+        """Keep records in `cache` from now on."""
+        ...
+
+
 @runtime_checkable
 class ObservableConnector(Protocol):
     """Optional: a connector whose HTTP answers can be watched (metrics count 429s with it)."""

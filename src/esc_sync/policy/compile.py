@@ -67,7 +67,11 @@ class Test:
         """This test's result with the value it read (`(not loaded)` when the field is unknown)."""
         result = self.test(ticket, now)
         if result is None:
-            return Trace("test", None, self.field, self.op, self.expected, "(not loaded)")
+            why = next(
+                (ticket.unsupplied[k] for k in self.unknown_keys if k in ticket.unsupplied), None
+            )
+            seen = "(not loaded)" if why is None else f"(unknown: {why})"
+            return Trace("test", None, self.field, self.op, self.expected, seen)
         value = self.get(ticket)
         seen = self.seen(value) if self.op == "matches" and result else _plain(value)
         return Trace("test", result, self.field, self.op, self.expected, seen)
@@ -111,6 +115,15 @@ class Group:
         """This group's result with every child's trace (no short-circuit: all are shown)."""
         children = tuple(trace(child, ticket, now) for child in self.children)
         return Trace(self.kind, self.test(ticket, now), children=children)
+
+
+def condition_keys(node: Any, parents: bool = True) -> frozenset[str]:
+    """Every field a compiled condition reads (with their parents' names: `requester`)."""
+    if isinstance(node, Test):
+        return frozenset(node.unknown_keys) | {node.field} if parents else frozenset({node.field})
+    if isinstance(node, Group):
+        return frozenset().union(*(condition_keys(child, parents) for child in node.children))
+    return frozenset()
 
 
 @dataclass(frozen=True, slots=True)

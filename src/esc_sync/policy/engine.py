@@ -20,7 +20,7 @@ from esc_sync.durations import parse_duration
 from esc_sync.errors import PolicyError
 from esc_sync.model import Deadlines, Decision, Evidence, Match, TaskSpec, Ticket, priority_rank
 from esc_sync.policy import schema
-from esc_sync.policy.compile import CompiledRule, Group, Node, Test
+from esc_sync.policy.compile import CompiledRule, Group, Node, Test, condition_keys
 from esc_sync.policy.fused import Evidencer, Matcher, fuse_all, fuse_by_status, fuse_evidence, reads
 from esc_sync.policy.targets import Targets
 from esc_sync.policy.templates import SUFFIX, Templates
@@ -79,6 +79,7 @@ class Policy(Targets):
         self._fused = _FusedSet(enabled, "with_surges")
         self._fused_plain = _FusedSet(plain, "plain")
         self._effects_cache: dict[tuple[Any, ...], _Effects] = {}
+        self._fields_read: dict[str, frozenset[str]] = {}
 
     def rule(self, rule_id: str) -> CompiledRule:
         """The compiled rule with this id; KeyError when there is none."""
@@ -168,11 +169,31 @@ class Policy(Targets):
         return decision
 
     def needs_comments(self, ticket: Ticket, now: datetime, ctx: EvalContext = NO_CONTEXT) -> bool:
-        """True when some enabled rule not yet fired cannot be decided without unknown fields."""
+        """True when some enabled rule not yet fired cannot be decided without unknown fields
+        that reading the comments can fill in (fields the connector cannot supply never can)."""
+        loadable = ticket.unknown - ticket.unsupplied.keys() if ticket.unsupplied else None
         return any(
-            rule.enabled and rule.id not in ctx.fired and rule.condition.test(ticket, now) is None
+            rule.enabled
+            and rule.id not in ctx.fired
+            and rule.condition.test(ticket, now) is None
+            and (loadable is None or not loadable.isdisjoint(self.fields_read(rule)))
             for rule in self.rules
         )
+
+    def fields_read(self, rule: CompiledRule) -> frozenset[str]:
+        """The field names a rule's condition reads (parents included: `requester`)."""
+        found = self._fields_read.get(rule.id)
+        if found is None:
+            found = self._fields_read[rule.id] = condition_keys(rule.condition)
+        return found
+
+    def fields_used(self) -> frozenset[str]:
+        """Every field an enabled rule reads (exact names, as rules spell them)."""
+        used: set[str] = set()
+        for rule in self.rules:
+            if rule.enabled:
+                used |= condition_keys(rule.condition, parents=False)
+        return frozenset(used)
 
     def next_time_change(
         self, ticket: Ticket, now: datetime, fired: frozenset[str] = frozenset()

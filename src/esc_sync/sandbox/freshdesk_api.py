@@ -21,10 +21,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from esc_sync.sandbox.errors import ApiError
-from esc_sync.sandbox.faults import Fault
+from esc_sync.sandbox.faults import Fault, RateLimit
 from esc_sync.sandbox.freshdesk_render import (
     agent_json,
     company_json,
+    contact_json,
     conversation_json,
     parse_include,
     ratings_json,
@@ -39,6 +40,7 @@ from esc_sync.sandbox.writes import parse_time
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 300
+CONTACTS_LIST_LIMIT = 20
 NOT_FOUND = {"code": "not_found", "message": "Resource not found"}  # body shape: §B7 (G)
 UNAUTHENTICATED = {
     "code": "invalid_credentials",
@@ -190,6 +192,64 @@ def satisfaction(ctx: FdContext, req: Request, args: tuple[str, ...]) -> Reply:
         return Reply(200, ratings_json(_ticket(ctx, int(args[0]))))
 
 
+def show_contact(ctx: FdContext, req: Request, args: tuple[str, ...]) -> Reply:
+    """GET /contacts/{id}: end users only (agents are not contacts here)."""
+    user = ctx.store.users.get(int(args[0]))
+    if user is None or user.is_agent:
+        raise ApiError(404, NOT_FOUND)
+    return Reply(200, contact_json(user))
+
+
+def _listing(
+    ctx: FdContext, req: Request, path: str, items: list[Any], per_page: int, page: int
+) -> Reply:
+    """One page of a listing, with `Link: rel="next"` while more pages exist."""
+    body = items[(page - 1) * per_page : page * per_page]
+    headers = {}
+    if page * per_page < len(items):
+        nxt = {**req.query, "page": str(page + 1)}
+        headers["Link"] = f'<{ctx.base}/api/v2/{path}?{urlencode(nxt)}>; rel="next"'
+    return Reply(200, body, headers)
+
+
+def _since(req: Request, name: str) -> Any:
+    """A time filter of a listing (400 when unreadable; None when absent)."""
+    raw = req.query.get(name)
+    if raw is None:
+        return None
+    since = parse_time(raw)
+    if since is None:
+        raise validation((name, "It should be in the 'valid date time' format", "invalid_date"))
+    return since
+
+
+def list_contacts(ctx: FdContext, req: Request, args: tuple[str, ...]) -> Reply:
+    """GET /contacts: end users, `_updated_since` filter, oldest change first, paginated."""
+    page = _int(req.query, "page", 1)
+    per_page = min(100, max(1, _int(req.query, "per_page", 30)))
+    since = _since(req, "_updated_since")
+    with ctx.store.lock:
+        users = [u for u in ctx.store.users.values() if not u.is_agent]
+        if since is not None:
+            users = [u for u in users if (u.updated_at or u.created_at) >= since]
+        users.sort(key=lambda u: (u.updated_at or u.created_at, u.id))
+        items = [contact_json(u) for u in users]
+    return _listing(ctx, req, "contacts", items, per_page, page)
+
+
+def list_ratings(ctx: FdContext, req: Request, args: tuple[str, ...]) -> Reply:
+    """GET /surveys/satisfaction_ratings: every ticket's ratings, `created_since` filter."""
+    page = _int(req.query, "page", 1)
+    per_page = min(100, max(1, _int(req.query, "per_page", 30)))
+    since = _since(req, "created_since")
+    with ctx.store.lock:
+        items = [r for t in ctx.store.tickets.values() for r in ratings_json(t)]
+    if since is not None:
+        items = [r for r in items if (parse_time(r["created_at"]) or since) >= since]
+    items.sort(key=lambda r: (r["created_at"], r["id"] or 0))
+    return _listing(ctx, req, "surveys/satisfaction_ratings", items, per_page, page)
+
+
 def associated(ctx: FdContext, req: Request, args: tuple[str, ...]) -> Reply:
     """GET /tickets/{id}/associated_tickets: the child tickets, as ticket objects."""
     with ctx.store.lock:
@@ -255,6 +315,9 @@ ROUTES: list[tuple[str, re.Pattern[str], FdHandler]] = [
         ("GET", r"tickets/(\d+)/satisfaction_ratings", satisfaction),
         ("GET", r"tickets/(\d+)/associated_tickets", associated),
         ("GET", r"companies/(\d+)", show_company),
+        ("GET", r"contacts", list_contacts),
+        ("GET", r"contacts/(\d+)", show_contact),
+        ("GET", r"surveys/satisfaction_ratings", list_ratings),
     )
 ]
 
@@ -276,6 +339,8 @@ class FreshdeskGateway(Gateway):
         """A gateway over the store, with no parent-child links yet."""
         super().__init__(*args, **kwargs)
         self.parents: dict[int, int] = {}
+        # Contacts List has its own per-minute limit besides the account's (§B6: 20 on Growth)
+        self.contacts_list = RateLimit(CONTACTS_LIST_LIMIT)
 
     def _answer(self, req: Request, fault: Fault | None) -> Reply:
         """Faults as Freshdesk shows them (a 429 carries its rate headers)."""
@@ -290,6 +355,8 @@ class FreshdeskGateway(Gateway):
             user = self._authenticate(req)
             for _ in range(cost):
                 self.account.spend(RATE_LIMITED)
+            if req.method == "GET" and req.path.rstrip("/") == "/api/v2/contacts":
+                self.contacts_list.spend(RATE_LIMITED)
             handler, args = route(req.method, req.path)
             ctx = FdContext(self.store, user, self.base, self.parents, self.custom_ids)
             reply = handler(ctx, req, args)

@@ -240,3 +240,26 @@ def ratings_json(ticket: Ticket) -> list[dict[str, Any]]:
             "updated_at": at,
         }
     ]
+
+
+def contact_json(user: User) -> dict[str, Any]:
+    """GET /contacts/{id}: a contact with its tags (Freshdesk keeps tags on contacts)."""
+    return {
+        "id": user.id,
+        "active": True,
+        "address": None,
+        "company_id": user.organization_id,
+        "description": None,
+        "email": user.email,
+        "job_title": None,
+        "language": "en",
+        "mobile": None,
+        "name": user.name,
+        "phone": None,
+        "time_zone": user.time_zone,
+        "tags": list(user.tags),
+        "other_emails": [],
+        "custom_fields": {},
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at or user.created_at),
+    }

@@ -52,6 +52,7 @@ class User:
     tags: list[str] = field(default_factory=list)
     default_group_id: int | None = None
     time_zone: str = "Eastern Time (US & Canada)"
+    updated_at: datetime | None = None  # last change to the profile (tags); None: created_at
 
     @property
     def is_agent(self) -> bool:

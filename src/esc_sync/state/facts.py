@@ -48,6 +48,17 @@ def gather_facts(
     )
 
 
+def with_reopens(store: Mirror, connector: str, ticket: Ticket) -> Ticket:
+    """The ticket with its reopen count from the worker's own episodes, when the connector
+    cannot count reopens (`count_reopens`): a reopen starts a new episode, so the count is
+    the episodes seen less one, and at least what the connector knew (reopens before the
+    worker's first sight of the ticket are not seen)."""
+    if not ticket.count_reopens or "reopens" in ticket.unsupplied:
+        return ticket
+    counted = max(store.episode(connector, ticket.id) - 1, ticket.reopens or 0)
+    return dataclasses.replace(ticket, reopens=counted, unknown=ticket.unknown - {"reopens"})
+
+
 def requester_history(store: Mirror, connector: str, ticket: Ticket) -> History:
     """The requester's earlier tickets, for the briefing."""
     if ticket.requester.id is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry migrates from version i to i + 1 (index 0 creates the schema).
 MIGRATIONS: list[str] = [
@@ -78,5 +78,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (connector, ticket_id)
     );
     CREATE INDEX due_at ON due (connector, due_at);
+    """,
+    # 3: records connectors keep between cycles (Freshdesk contacts, ratings, listing cursors)
+    """
+    CREATE TABLE records (
+        connector TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (connector, kind, key)
+    );
     """,
 ]

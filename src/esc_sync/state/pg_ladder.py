@@ -16,7 +16,30 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class PgLadder(PgBase):
-    """Dead letters, the ladder's tier entries, and the due index."""
+    """Dead letters, the ladder's tier entries, the due index, and connectors' records."""
+
+    # -- records a connector keeps (contacts, listing cursors) ----------------------------
+
+    def record(self, connector: str, kind: str, key: str) -> dict[str, Any] | None:
+        """A record kept by a connector, or None."""
+        rows = self._rows(
+            "SELECT value FROM records WHERE connector = %s AND kind = %s AND key = %s",
+            (connector, kind, key),
+        )
+        value = json.loads(rows[0][0]) if rows else None
+        return value if isinstance(value, dict) else None
+
+    def put_record(
+        self, connector: str, kind: str, key: str, value: dict[str, Any], now: datetime
+    ) -> None:
+        """Keep (or replace) a record of a connector (fenced like every connector write)."""
+        self._write(
+            connector,
+            "INSERT INTO records VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (connector, kind, key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (connector, kind, key, json.dumps(value), now.isoformat()),
+        )
 
     # -- dead letters ---------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ starting at once on an empty database create the schema once.
 
 from __future__ import annotations
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 
 # An arbitrary constant: the key of the transaction-scoped lock that serialises migrations.
 MIGRATION_LOCK = 7_114_532_901
@@ -109,6 +109,17 @@ PG_MIGRATIONS: list[str] = [
         spent INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 2: small records a connector keeps between cycles (Freshdesk contacts, listing cursors)
+    """
+    CREATE TABLE records (
+        connector TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (connector, kind, key)
+    );
+    """,
 ]
 
 # The tables that hold one state (what `state migrate` copies and a dry run shadows), in an
@@ -151,4 +162,5 @@ DATA_TABLES: dict[str, tuple[str, ...]] = {
         "state",
     ),
     "due": ("connector", "ticket_id", "due_at"),
+    "records": ("connector", "kind", "key", "value", "updated_at"),
 }

@@ -158,12 +158,32 @@ class Leases(LeaseCheck, Protocol):
     def live_workers(self) -> list[str]: ...
 
 
+class Records(Protocol):
+    """Small records a connector keeps between cycles (contacts, listing cursors), as JSON
+    objects keyed by (connector, kind, key). The app lends them to caching connectors."""
+
+    def record(self, connector: str, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    def put_record(
+        self, connector: str, kind: str, key: str, value: dict[str, Any], now: datetime
+    ) -> None: ...
+
+
 class FactSource(Mirror, Ledger, TierEntries, SurgeHits, Protocol):
     """What gathering a ticket's facts reads (and nothing it writes is used)."""
 
 
 class StateStore(
-    Bookmarks, Mirror, Ledger, TierEntries, DueIndex, DeadLetters, SurgeHits, Leases, Protocol
+    Bookmarks,
+    Mirror,
+    Ledger,
+    TierEntries,
+    DueIndex,
+    DeadLetters,
+    SurgeHits,
+    Leases,
+    Records,
+    Protocol,
 ):
     """A whole state store: every concern, plus a dry-run scope and closing."""
 
@@ -187,6 +207,7 @@ __all__ = [
     "Leases",
     "Ledger",
     "Mirror",
+    "Records",
     "StateStore",
     "SurgeHits",
     "TierEntries",

@@ -17,6 +17,7 @@ from typing import Any
 
 from esc_sync.errors import SchemaTooNew
 from esc_sync.model import CLOSED_STATUSES, LedgerEntry, Ticket, TierEntry
+from esc_sync.state.cache import SqliteRecords
 from esc_sync.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from esc_sync.state.snapshot import dump_ticket, load_ticket
 
@@ -25,7 +26,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class Store:
+class Store(SqliteRecords):
     """SQLite-backed state for every connector of one worker."""
 
     def __init__(self, path: Path | str) -> None:

@@ -32,7 +32,12 @@ from esc_sync.errors import RateLimited
 from esc_sync.model import Ticket
 from esc_sync.plan.ticket import TicketPlan, needs_comments, plan_ticket
 from esc_sync.policy import Policy
-from esc_sync.state.facts import gather_facts, requester_history, with_requester_history
+from esc_sync.state.facts import (
+    gather_facts,
+    requester_history,
+    with_reopens,
+    with_requester_history,
+)
 from esc_sync.state.protocol import StateStore
 from esc_sync.worker.clockwork import Clockwork
 from esc_sync.worker.surges import Surges
@@ -271,7 +276,8 @@ class Worker:
     # -- one ticket ---------------------------------------------------------------------------
 
     def enrich(self, name: str, ticket: Ticket, now: datetime) -> Ticket:
-        """Add what the mirror knows: the requester's recent tickets."""
+        """Add what the mirror knows: the requester's recent tickets, reopens it counted."""
+        ticket = with_reopens(self.store, name, ticket)
         return with_requester_history(self.store, name, ticket, now)
 
     def planner(self, connector: Connector, now: datetime) -> Callable[[Ticket], TicketPlan]:

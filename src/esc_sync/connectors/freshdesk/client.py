@@ -123,6 +123,27 @@ class FreshdeskClient:
         )
         return body if isinstance(body, list) else []
 
+    def contact(self, contact_id: int) -> dict[str, Any]:
+        """One contact, with its `tags` (`GET /api/v2/contacts/{id}`)."""
+        body = self.http.request("GET", f"/api/v2/contacts/{contact_id}", scope="ticket")
+        return _obj(body)
+
+    def list_contacts(self, updated_since: str, page: int) -> tuple[list[Any] | None, int | None]:
+        """One page of contacts updated since then (`_updated_since`) and the next page."""
+        params = {"_updated_since": updated_since, "per_page": PER_PAGE_MAX, "page": page}
+        body = self.http.request("GET", "/api/v2/contacts", params=params)
+        link = self.http.last_headers.get("Link")
+        return (body if isinstance(body, list) else None), next_page(link)
+
+    def list_ratings(self, created_since: str, page: int) -> tuple[list[Any] | None, int | None]:
+        """One page of the account's satisfaction ratings created since then, and the next."""
+        params = {"created_since": created_since, "per_page": PER_PAGE_MAX, "page": page}
+        # scope "ticket": a 403 (no surveys on the plan) is skippable, not an auth failure
+        path = "/api/v2/surveys/satisfaction_ratings"
+        body = self.http.request("GET", path, params=params, scope="ticket")
+        link = self.http.last_headers.get("Link")
+        return (body if isinstance(body, list) else None), next_page(link)
+
     def associated_tickets(self, ticket_id: int) -> Any:
         """The parent's associated (child) tickets, as the API answers them."""
         return self.http.request(

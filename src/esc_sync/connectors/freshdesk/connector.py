@@ -12,14 +12,21 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
 from esc_sync import logs
 from esc_sync.config import ConnectorProfile
-from esc_sync.connectors.base import HttpBacked, Page, SkippedRecord, derive_comment_fields
+from esc_sync.connectors.base import (
+    HttpBacked,
+    MemoryCache,
+    Page,
+    RecordCache,
+    SkippedRecord,
+    derive_comment_fields,
+)
 from esc_sync.connectors.freshdesk.bodies import note_body, reply_body, task_body, update_body
 from esc_sync.connectors.freshdesk.client import FreshdeskClient
 from esc_sync.connectors.freshdesk.feed import MAX_PAGES, FeedCursor
@@ -29,9 +36,10 @@ from esc_sync.connectors.freshdesk.normalize import (
     normalize_conversation,
     normalize_ticket,
     parse_time,
-    satisfaction_of,
     ticket_id_of,
+    with_people,
 )
+from esc_sync.connectors.freshdesk.people import People
 from esc_sync.connectors.http import Sleep
 from esc_sync.errors import (
     AuthError,
@@ -64,10 +72,15 @@ class FreshdeskConnector(HttpBacked):
         self.bot_user_id: int | None = profile.bot_user_id
         self.bot_email: str | None = profile.email
         self._me_checked = False
-        self._ratings_available = True
         self._companies: dict[int, tuple[float, dict[str, Any]]] = {}
         self._clock = clock
+        self.people = People(self.client, MemoryCache(), sleep, clock)
         self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
+
+    def use_cache(self, cache: RecordCache) -> None:
+        """Keep contacts, ratings and their listing cursors in `cache` (implements
+        `CachingConnector`): the worker lends its state store, so they survive restarts."""
+        self.people.cache = cache
 
     @property
     def credits(self) -> Counter[str]:
@@ -97,6 +110,7 @@ class FreshdeskConnector(HttpBacked):
             if bookmark:
                 self._log.warning("freshdesk.bookmark_unreadable", bookmark=bookmark[:80])
             cursor = FeedCursor(start.replace(microsecond=0))
+        self.people.refresh(start)  # contacts and ratings changed since the last cycle
         page_no = 1
         while True:
             raw_list, next_no = self.client.list_tickets(cursor.updated_since, page_no)
@@ -141,7 +155,7 @@ class FreshdeskConnector(HttpBacked):
         page = Page(tickets=[], bookmark=after.encode(), skipped=skipped)
         for ticket_id, raw in fresh:
             try:
-                page.tickets.append(normalize_ticket(raw, self.profile, self._companies_of(raw)))
+                page.tickets.append(self._normalize(raw))
             except MalformedRecord as exc:
                 self._log.warning("freshdesk.skipped", ticket=ticket_id, reason=str(exc))
                 page.skipped.append(SkippedRecord(ticket_id, f"malformed: {exc}", raw))
@@ -153,6 +167,23 @@ class FreshdeskConnector(HttpBacked):
             updated_since=cursor.updated_since,
         )
         return page, after
+
+    def _normalize(self, raw: dict[str, Any]) -> Ticket:
+        """A raw ticket as a model Ticket, with its company, requester tags and rating."""
+        ticket = normalize_ticket(raw, self.profile, self._companies_of(raw))
+        if ticket.is_worker_task:
+            return ticket  # the worker's own follow-up: never evaluated
+        return with_people(
+            ticket,
+            self.people.tags_of(ticket.requester.id),
+            self.people.satisfaction(ticket.id),
+            ratings_available=self.people.ratings_available,
+        )
+
+    @staticmethod
+    def _epoch() -> datetime:
+        """The start of a ratings walk for a ticket without a creation time."""
+        return datetime(2000, 1, 1, tzinfo=UTC)
 
     def _companies_of(self, raw: Any) -> dict[int, dict[str, Any]]:
         """The ticket's company, read once per COMPANY_TTL (organization tags come from it)."""
@@ -199,10 +230,7 @@ class FreshdeskConnector(HttpBacked):
                     ticket_id=ticket.id,
                 )
             page_no = next_no
-        loaded = derive_comment_fields(ticket, comments)
-        loaded.satisfaction = self._satisfaction(ticket.id)
-        loaded.unknown = loaded.unknown - {"satisfaction"}
-        return loaded
+        return derive_comment_fields(ticket, comments)
 
     def _comment(self, ticket: Ticket, raw: Any, bot_user_id: int | None) -> Comment:
         """One conversation; a malformed one makes the ticket skippable, never silently partial."""
@@ -216,18 +244,6 @@ class FreshdeskConnector(HttpBacked):
             raise SkippableError(
                 f"conversations of ticket {ticket.id}: {exc}", ticket_id=ticket.id
             ) from None
-
-    def _satisfaction(self, ticket_id: int) -> str:
-        """good/bad/none from the ticket's latest satisfaction rating ("none" without surveys)."""
-        if not self._ratings_available:
-            return "none"
-        try:
-            return satisfaction_of(self.client.satisfaction_ratings(ticket_id))
-        except SkippableError as exc:
-            if exc.status == 403:  # surveys not on this plan: stop asking
-                self._ratings_available = False
-                self._log.warning("freshdesk.no_satisfaction_ratings", error=str(exc))
-            return "none"
 
     def _bot_user(self) -> int | None:
         """The worker's own agent id, asking Freshdesk once when the profile does not say."""
@@ -248,8 +264,11 @@ class FreshdeskConnector(HttpBacked):
     def fetch_ticket(self, ticket_id: int) -> Ticket:
         """Re-read one ticket (without conversations)."""
         raw = self._read_raw(ticket_id)
+        if not self.people.refreshed:  # outside a cycle (explain): its ratings since creation
+            created = raw.get("created_at")
+            self.people.refresh(parse_time(created) if isinstance(created, str) else self._epoch())
         try:
-            return normalize_ticket(raw, self.profile, self._companies_of(raw))
+            return self._normalize(raw)
         except MalformedRecord as exc:
             raise SkippableError(f"ticket {ticket_id}: {exc}", ticket_id=ticket_id) from None
 

@@ -7,6 +7,7 @@ conversations with `incoming`/`private`/`user_id`, bodies in HTML with a `body_t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Mapping
@@ -149,7 +150,7 @@ def normalize_ticket(
         },
         version=str(updated_raw),
         is_worker_task=TASK_TAG in tags,
-        unknown=COMMENT_FIELDS | {"satisfaction", "reopens"},
+        unknown=COMMENT_FIELDS | {"satisfaction", "reopens", "requester.tags"},
     )
     _apply_stats(ticket, raw.get("stats"))
     _apply_reopens(ticket, raw, custom_raw, profile)
@@ -210,6 +211,9 @@ def _apply_stats(ticket: Ticket, stats: Any) -> None:
     if "reopened_at" in stats and stats["reopened_at"] is None:
         ticket.reopens = 0  # never reopened: the count is known exactly
         ticket.unknown = ticket.unknown - {"reopens"}
+    elif stats.get("reopened_at") is not None:
+        ticket.reopens = 1  # reopened at least once; the worker counts on from its episodes
+        ticket.count_reopens = True
 
 
 def _apply_reopens(
@@ -223,6 +227,28 @@ def _apply_reopens(
     if _is_int(value) or (isinstance(value, float) and value.is_integer()):
         ticket.reopens = int(value)
         ticket.unknown = ticket.unknown - {"reopens"}
+        ticket.count_reopens = False
+
+
+def with_people(
+    ticket: Ticket,
+    requester_tags: tuple[str, ...] | None,
+    rating: Mapping[str, Any] | None,
+    *,
+    ratings_available: bool,
+) -> Ticket:
+    """The ticket with its requester's contact tags and its latest rating, each known only
+    when it was read (a contact that could not be read leaves `requester.tags` unknown)."""
+    unknown = set(ticket.unknown)
+    if requester_tags is not None:
+        ticket.requester = dataclasses.replace(ticket.requester, tags=requester_tags)
+        unknown.discard("requester.tags")
+    ticket.satisfaction = (
+        satisfaction_of([rating] if rating else []) if ratings_available else "none"
+    )
+    unknown.discard("satisfaction")
+    ticket.unknown = frozenset(unknown)
+    return ticket
 
 
 def satisfaction_of(ratings: Any) -> Literal["good", "bad", "none"]:

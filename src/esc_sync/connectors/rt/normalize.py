@@ -21,6 +21,7 @@ from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.payload import MalformedRecord as MalformedRecord
 from esc_sync.connectors.payload import is_int
 from esc_sync.connectors.payload import parse_time as parse_time
+from esc_sync.connectors.supply import unsupplied_fields
 from esc_sync.errors import HelpdeskError
 from esc_sync.model import (
     CLOSED_STATUSES,
@@ -176,7 +177,7 @@ def normalize_ticket(raw: Mapping[str, Any], profile: ConnectorProfile) -> Ticke
     task_cf = _cf(profile, "task_id")
     task_values = cfs.get(task_cf, []) if task_cf else []
     task_id = task_values[0] if task_values else None
-    return Ticket(
+    ticket = Ticket(
         id=ticket_id,
         subject=str(raw.get("Subject") or ""),
         status=status_in(raw.get("Status"), profile),
@@ -198,6 +199,8 @@ def normalize_ticket(raw: Mapping[str, Any], profile: ConnectorProfile) -> Ticke
         is_worker_task=bool(task_id),
         unknown=HISTORY_FIELDS,
     )
+    ticket.mark_unsupplied(unsupplied_fields(profile))
+    return ticket
 
 
 def is_deleted(raw: Any) -> bool:

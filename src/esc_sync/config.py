@@ -14,6 +14,7 @@ from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -146,7 +147,8 @@ class ConnectorProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["zendesk", "freshdesk", "rt"]
-    base_url: str = Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    # RT may live under a path (https://host/rt); Zendesk and Freshdesk at their host's root.
+    base_url: str = Field(pattern=r"^https?://[^\s/?#]+(:\d+)?(/[^\s?#]*)?$")
     email: str | None = None
     token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     start: str = "7d"
@@ -328,6 +330,11 @@ def load_profile(
     except ValidationError as exc:
         raise ConfigError(describe_validation(path, exc)) from None
     problems = []
+    if profile.type != "rt" and urlsplit(profile.base_url).path.strip("/"):
+        problems.append(
+            f"{path}: base_url: {profile.type} answers at the root of its host: drop the path "
+            f"(only rt may live under one, like https://host/rt)"
+        )
     if profile.type == "zendesk" and not profile.email:
         problems.append(f"{path}: email: required for zendesk (API token auth is email/token)")
     if profile.type == "rt":

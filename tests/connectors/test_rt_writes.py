@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
 import responses
 
+from esc_sync.connectors.rt.connector import RTConnector
 from esc_sync.connectors.rt.writes import failures, update_body
 from esc_sync.errors import AuthError, ConflictError, HelpdeskError, TransientError
 from esc_sync.model import TaskCreate, TicketUpdate
@@ -187,11 +189,44 @@ def task() -> TaskCreate:
 @responses.activate
 def test_a_task_is_a_child_ticket_in_the_tier_queue_carrying_its_id() -> None:
     responses.post(f"{API}/ticket", body=raw("ticket_created.json"), status=201)
-    assert connector().create_task(task()) == 8
+    responses.get(f"{API}/tickets", json=load("tickets_search_task.json"))
+    rt = connector()
+    assert rt.create_task(task()) == 8
     assert (
         json.loads(responses.calls[0].request.body or b"{}")
         == manifest("ticket_created.json")["body"]
     )
+    # the task id is read back once per queue: a second task there costs no search
+    assert rt.create_task(task()) == 8
+    assert [c.request.method for c in responses.calls] == ["POST", "GET", "POST"]
+
+
+@responses.activate
+def test_a_task_id_rt_dropped_is_an_error_naming_queue_and_field() -> None:
+    from structlog.testing import capture_logs
+
+    responses.post(f"{API}/ticket", body=raw("ticket_created.json"), status=201)
+    responses.get(f"{API}/tickets", json={"items": [], "count": 0, "page": 1, "per_page": 100})
+    with capture_logs() as logs:
+        assert connector().create_task(task()) == 8  # it exists: its id is kept, not lost
+    dropped = [e for e in logs if e["event"] == "rt.task_id_dropped"]
+    assert len(dropped) == 1 and dropped[0]["log_level"] == "error"
+    assert dropped[0]["field"] == "Task Id" and dropped[0]["queue"]
+
+
+def test_rt_may_live_under_a_path_and_the_others_may_not(tmp_path: Path) -> None:
+    from esc_sync.config import load_profile
+    from esc_sync.errors import ConfigError
+
+    rt = profile(base_url="https://help.example.com/rt/")
+    assert RTConnector(rt).client.http.base_url == "https://help.example.com/rt/REST/2.0"
+    zendesk = tmp_path / "zd.toml"
+    zendesk.write_text(
+        'type = "zendesk"\nbase_url = "https://acme.zendesk.com/api"\nemail = "b@acme.com"\n'
+        'token_env = "T"\n'
+    )
+    with pytest.raises(ConfigError, match="base_url: zendesk answers at the root"):
+        load_profile(zendesk, "zd", environ={"T": "x"})
 
 
 @responses.activate

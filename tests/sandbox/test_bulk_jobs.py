@@ -274,6 +274,22 @@ def test_show_many_returns_the_known_jobs_and_leaves_out_the_rest(client: Client
     }
 
 
+def test_the_account_listing_shows_recent_jobs_newest_first(client: Client, box: Sandbox) -> None:
+    tid = open_ids(box)[0]
+    first = submit(client, {"id": tid, "priority": "low"})
+    assert status(client, first)["status"] == "completed"
+    assert client.admin("PUT", "jobs", json={"delay": 30}).status_code == 200
+    second = submit(client, {"id": tid, "priority": "high"})
+
+    answer = client.get("job_statuses.json")
+
+    assert answer.status_code == 200
+    listed = answer.json()["job_statuses"]
+    assert [j["id"] for j in listed] == [second, first]
+    assert [j["status"] for j in listed] == ["queued", "completed"]
+    assert answer.json()["meta"]["has_more"] is False
+
+
 def test_a_job_waits_its_delay_queued_then_completes(client: Client, box: Sandbox) -> None:
     tid = open_ids(box)[0]
     assert client.admin("PUT", "jobs", json={"delay": 0.6}).status_code == 200

@@ -334,6 +334,45 @@ def test_a_lost_submission_answer_waits_then_settles_once(tmp_path: Path) -> Non
     assert not any(r.get("outcome") == "skipped" for r in audit)
 
 
+class ListingFake(BulkFake):
+    """A bulk fake that can list the account's recent jobs, as Zendesk's job_statuses does."""
+
+    def jobs_in_flight(self) -> bool:
+        self.calls["GET job_statuses list"] += 1
+        return any(job["state"] in ("queued", "stuck") for job in self.jobs.values())
+
+
+def test_a_lost_submission_is_settled_at_once_when_no_job_of_the_account_runs(
+    tmp_path: Path,
+) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = ListingFake(desk)
+    burst(desk, 8)
+    connector.lose_answer = 1  # the first update job ran, but its answer never came
+    worker, store = make_worker(tmp_path)
+    worker.clock = lambda: NOW + timedelta(seconds=30)  # long before the ten-minute settle time
+
+    worker.run_cycle(connector)
+    assert replies_per_ticket(desk) == Counter()  # the rest of the batch waits for recovery
+    worker.run_cycle(connector)  # the listing shows nothing in flight: settled now
+
+    assert connector.calls["GET job_statuses list"] >= 1
+    assert_exactly_once(desk, 8)
+    assert store.open_intents("fake") == []
+
+
+def test_a_lost_submission_still_waits_while_a_job_of_the_account_runs(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = ListingFake(desk)
+    burst(desk, 8)
+    connector.lose_answer = 1
+    worker, _ = make_worker(tmp_path)
+    worker.run_cycle(connector)
+    connector.jobs["V3-busy"] = {"kind": "updates", "items": [], "state": "stuck"}  # another
+    worker.run_cycle(connector)
+    assert replies_per_ticket(desk) == Counter()  # it may be ours: wait as before
+
+
 def test_the_cli_wrapper_keeps_exactly_the_inner_capabilities() -> None:
     from esc_sync.connectors.base import CommentPrefetcher
     from esc_sync.progress import ObservedConnector

@@ -15,7 +15,7 @@ import structlog
 from esc_sync.apply.applier import Applier
 from esc_sync.apply.results import CycleReport
 from esc_sync.apply.retry import RETRY_KEY
-from esc_sync.connectors.base import BulkWriter, Connector
+from esc_sync.connectors.base import BulkWriter, Connector, JobLister
 from esc_sync.errors import RateLimited, SkippableError, TransientError
 from esc_sync.model import LedgerEntry, Notification, TaskCreate, Ticket, TicketUpdate
 from esc_sync.plan.facts import message_waiting
@@ -47,6 +47,7 @@ def recover(
             continue
         by_ticket.setdefault((entry.ticket_id, entry.episode), []).append(entry)
     running = _running_jobs(connector, by_ticket.values())
+    in_flight = _lost_submission_may_run(connector, by_ticket.values())
     now = applier.clock()
     for e in messages:
         if datetime.fromisoformat(e.detail["retry_after"]) <= now:
@@ -54,7 +55,7 @@ def recover(
             applier.messages.send(name, e.ticket_id, e.episode, notice, report)
     again: list[Ticket] = []
     for (ticket_id, episode), entries in by_ticket.items():
-        if _still_settling(entries, running, now):
+        if _still_settling(entries, running, now, in_flight):
             applier.postponed.add((name, ticket_id))
             continue
         applier.postponed.discard((name, ticket_id))
@@ -102,9 +103,24 @@ def _running_jobs(connector: Connector, groups: Iterable[list[LedgerEntry]]) -> 
     return {j for j, s in statuses.items() if s.state == "running"}
 
 
-def _still_settling(entries: list[LedgerEntry], running: set[str], now: datetime) -> bool:
+def _lost_submission_may_run(connector: Connector, groups: Iterable[list[LedgerEntry]]) -> bool:
+    """Whether a bulk submission whose answer was lost may still be running: unless the
+    account's recent job statuses show none queued or working, assume it may (and wait)."""
+    lost = any(None in e.detail.get("jobs", []) for entries in groups for e in entries)
+    if not lost or not isinstance(connector, JobLister):
+        return True
+    try:
+        return connector.jobs_in_flight()
+    except TransientError:
+        return True
+
+
+def _still_settling(
+    entries: list[LedgerEntry], running: set[str], now: datetime, in_flight: bool = True
+) -> bool:
     """True while a ticket's bulk job may still write (it runs, or its submission's answer
-    was lost and the settle time has not come), or while a deferred ticket waits its turn."""
+    was lost, the settle time has not come and the account still has a job in flight), or
+    while a deferred ticket waits its turn."""
     for e in entries:
         retry = e.detail.get("retry_after")
         if retry and datetime.fromisoformat(retry) > now:
@@ -113,7 +129,7 @@ def _still_settling(entries: list[LedgerEntry], running: set[str], now: datetime
         if any(j in running for j in jobs):
             return True
         settle = e.detail.get("settle_after")
-        if None in jobs and settle and datetime.fromisoformat(settle) > now:
+        if None in jobs and settle and datetime.fromisoformat(settle) > now and in_flight:
             return True
     return False
 

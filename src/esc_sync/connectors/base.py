@@ -179,6 +179,16 @@ class ObservableConnector(Protocol):
 
 
 @runtime_checkable
+class JobLister(Protocol):
+    """Optional: a bulk writer that can tell whether any of the account's jobs still runs
+    (recovery then settles a submission whose answer was lost without waiting it out)."""
+
+    def jobs_in_flight(self) -> bool:
+        """Whether any of the account's recent bulk jobs is queued or working."""
+        ...
+
+
+@runtime_checkable
 class BudgetSharing(Protocol):
     """Optional: a connector whose account budget can be shared with other workers."""
 

@@ -385,6 +385,23 @@ def show_many_jobs(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
     return Reply(200, {"job_statuses": [jobs.json(job, ctx.base) for job in found]})
 
 
+def list_jobs(ctx: Context, req: Request, args: tuple[str, ...]) -> Reply:
+    """GET /job_statuses: the account's recent job statuses, newest first (cursor pagination,
+    page[size] ≤ 100; one page is all the sandbox keeps)."""
+    size = req.integer("page[size]", 100, 1, 100)
+    jobs = _jobs(ctx)
+    shown = [job for job in (jobs.find(i["id"]) for i in reversed(jobs.listing())) if job]
+    page = [jobs.json(job, ctx.base) for job in shown[:size]]
+    return Reply(
+        200,
+        {
+            "job_statuses": page,
+            "meta": {"has_more": False, "after_cursor": None, "before_cursor": None},
+            "links": {"next": None, "prev": None},
+        },
+    )
+
+
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(rf"^/api/v2/{pattern}$"), handler)
     for method, pattern, handler in (
@@ -397,6 +414,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", r"tickets/show_many", show_many),
         ("PUT", r"tickets/update_many", update_many),
         ("POST", r"tickets/create_many", create_many),
+        ("GET", r"job_statuses", list_jobs),
         ("GET", r"job_statuses/show_many", show_many_jobs),
         ("GET", r"job_statuses/([^/]+)", show_job),
         ("GET", r"tickets", list_tickets),

@@ -80,6 +80,7 @@ class RTConnector(HttpBacked):
         self.name = profile.name or "rt"
         self.profile = profile
         self.client = RTClient(profile, session=session, sleep=sleep)
+        self._task_id_queues: set[str] = set()  # queues seen keeping the task-id field
         self.calls: Counter[str] = self.client.calls  # requests made, by "METHOD /path-template"
         self.bot_name: str | None = profile.email
         self.bot_user_id: int | None = profile.bot_user_id
@@ -330,7 +331,28 @@ class RTConnector(HttpBacked):
         if task_id is None:
             raise HelpdeskError("POST /ticket: response has no ticket id")
         self._log.info("rt.task_created", ticket=task.parent_ticket, task=task_id)
+        self._check_task_id_kept(task, task_id, queue)
         return task_id
+
+    def _check_task_id_kept(self, task: TaskCreate, task_id: int, queue: str) -> None:
+        """Read the task's id back once per queue: RT drops, without a word, the value of a
+        custom field not applied to the ticket's queue, and a rerun could then not find the
+        task. The task exists (its id is recorded, so nothing is created twice); a dropped id
+        is logged as an error naming queue and field."""
+        if queue in self._task_id_queues:
+            return
+        if self.find_task(task.external_id) == task_id:
+            self._task_id_queues.add(queue)
+            return
+        self._log.error(
+            "rt.task_id_dropped",
+            ticket=task.parent_ticket,
+            task=task_id,
+            queue=queue,
+            field=str(self.profile.fields.get("task_id") or ""),
+            fix="apply this custom field to the queue; until then a task whose answer is "
+            "lost cannot be found again",
+        )
 
     def _queue_of(self, ticket_id: int) -> str:
         """The parent's queue, for a task without a group."""

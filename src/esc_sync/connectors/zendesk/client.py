@@ -184,6 +184,14 @@ class ZendeskClient:
             raise TransientError("GET /api/v2/job_statuses/show_many.json: malformed answer")
         return statuses
 
+    def recent_jobs(self) -> list[Any]:
+        """`GET /api/v2/job_statuses.json`: the account's most recent job statuses (one page)."""
+        body = self.http.request("GET", "/api/v2/job_statuses.json", params={"page[size]": 100})
+        statuses = body.get("job_statuses") if isinstance(body, dict) else None
+        if not isinstance(statuses, list):
+            raise TransientError("GET /api/v2/job_statuses.json: malformed answer")
+        return statuses
+
     def job_status(self, job_id: str) -> dict[str, Any]:
         """`GET /api/v2/job_statuses/{id}.json`: one job's status (404 once it is gone).
 

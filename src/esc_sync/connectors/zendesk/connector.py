@@ -382,11 +382,9 @@ class ZendeskConnector(HttpBacked):
         return job_id
 
     def poll_jobs(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        """The status of each job: `job_statuses/show_many`, 100 ids a call.
-
-        A job the answer leaves out is `vanished` (expired after an hour, pushed out of the last
-        100, or never accepted). Should show_many answer 404, each job is asked alone.
-        """
+        """The status of each job: `job_statuses/show_many`, 100 ids a call. A job the answer
+        leaves out is `vanished` (expired after an hour, pushed out of the last 100, or never
+        accepted). Should show_many answer 404, each job is asked alone."""
         wanted = list(dict.fromkeys(job_ids))
         found: dict[str, dict[str, Any]] = {}
         for chunk in chunks(wanted, BULK_MAX):
@@ -400,6 +398,10 @@ class ZendeskConnector(HttpBacked):
                 if isinstance(raw, dict) and isinstance(raw.get("id"), str):
                     found[raw["id"]] = raw
         return {job_id: self._job_status(job_id, found.get(job_id)) for job_id in wanted}
+
+    def jobs_in_flight(self) -> bool:
+        """Whether any of the account's recent bulk jobs is queued or working (`JobLister`)."""
+        return any(j.get("status") in ("queued", "working") for j in self.client.recent_jobs())
 
     def _one_job(self, job_id: str) -> dict[str, Any]:
         """One job's status, empty when the helpdesk answers 404."""

@@ -18,8 +18,9 @@ FD_SECRET = "fd-shared-secret"
 STAMP = FROZEN.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def zendesk_headers(body: bytes, stamp: str = STAMP, invocation: str | None = None,
-                    secret: str = ZD_SECRET) -> dict[str, str]:
+def zendesk_headers(
+    body: bytes, stamp: str = STAMP, invocation: str | None = None, secret: str = ZD_SECRET
+) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
         "X-Zendesk-Webhook-Signature": zendesk_signature(secret, stamp, body),
@@ -46,8 +47,9 @@ def make_hooks(limit: int = 10_000) -> Hooks:
         "rt": HookTarget("rt", SecretStr("rt-secret")),
         "nosecret": HookTarget("freshdesk", SecretStr("")),
     }
-    endpoint = WebhookEndpoint(targets, pokes, lambda: FROZEN,
-                               on_answer=lambda c, s: answers.append((c, s)))
+    endpoint = WebhookEndpoint(
+        targets, pokes, lambda: FROZEN, on_answer=lambda c, s: answers.append((c, s))
+    )
     return Hooks(TestClient(build_app(endpoint)), pokes, answers)
 
 

@@ -18,22 +18,34 @@ def test_signed_zendesk_delivery_pokes_the_ticket(hooks: Hooks) -> None:
 
 
 def test_zendesk_event_subscription_body(hooks: Hooks) -> None:
-    body = json.dumps({"type": "zen:event-type:ticket.comment_added", "detail": {"id": "35"},
-                       "event": {"comment": {"body": "ignored: a poke is not a source of truth"}}}).encode()
-    assert hooks.client.post("/webhooks/zd", content=body, headers=zendesk_headers(body)).status_code == 202
+    body = json.dumps(
+        {
+            "type": "zen:event-type:ticket.comment_added",
+            "detail": {"id": "35"},
+            "event": {"comment": {"body": "ignored: a poke is not a source of truth"}},
+        }
+    ).encode()
+    assert (
+        hooks.client.post("/webhooks/zd", content=body, headers=zendesk_headers(body)).status_code
+        == 202
+    )
     assert hooks.pokes.take("zd") == [35]
 
 
 def test_freshdesk_automation_body_with_shared_secret(hooks: Hooks) -> None:
-    answer = hooks.client.post("/webhooks/fd", json={"freshdesk_webhook": {"ticket_id": "7"}},
-                               headers={"X-Esc-Sync-Secret": FD_SECRET})
+    answer = hooks.client.post(
+        "/webhooks/fd",
+        json={"freshdesk_webhook": {"ticket_id": "7"}},
+        headers={"X-Esc-Sync-Secret": FD_SECRET},
+    )
     assert answer.status_code == 202
     assert hooks.pokes.take("fd") == [7]
 
 
 def test_rt_with_shared_secret(hooks: Hooks) -> None:
-    answer = hooks.client.post("/webhooks/rt", json={"ticket_id": 9},
-                               headers={"X-Esc-Sync-Secret": "rt-secret"})
+    answer = hooks.client.post(
+        "/webhooks/rt", json={"ticket_id": 9}, headers={"X-Esc-Sync-Secret": "rt-secret"}
+    )
     assert answer.status_code == 202
     assert hooks.pokes.take("rt") == [9]
 
@@ -73,7 +85,9 @@ def test_redelivery_of_an_invocation_is_accepted_once(hooks: Hooks) -> None:
     assert again.json()["status"] == "duplicate"
     assert hooks.pokes.take("zd") == []
     other = zendesk_headers(body, invocation="01HZZ-inv-2")
-    assert hooks.client.post("/webhooks/zd", content=body, headers=other).json()["status"] == "queued"
+    assert (
+        hooks.client.post("/webhooks/zd", content=body, headers=other).json()["status"] == "queued"
+    )
 
 
 def test_unknown_connector_is_404(hooks: Hooks) -> None:
@@ -87,8 +101,9 @@ def test_not_post_is_405(hooks: Hooks) -> None:
 
 def test_body_over_64_kb_is_413(hooks: Hooks) -> None:
     body = json.dumps({"ticket_id": 1, "pad": "x" * MAX_BODY}).encode()
-    answer = hooks.client.post("/webhooks/fd", content=body,
-                               headers={"X-Esc-Sync-Secret": FD_SECRET})
+    answer = hooks.client.post(
+        "/webhooks/fd", content=body, headers={"X-Esc-Sync-Secret": FD_SECRET}
+    )
     assert answer.status_code == 413
     exact = b'{"ticket_id": 1, "p": "' + b"x" * (MAX_BODY - 25) + b'"}'
     assert len(exact) <= MAX_BODY
@@ -101,15 +116,17 @@ def test_chunked_body_over_64_kb_is_413(hooks: Hooks) -> None:
         for _ in range(70):
             yield b"x" * 1024
 
-    answer = hooks.client.post("/webhooks/fd", content=chunks(),
-                               headers={"X-Esc-Sync-Secret": FD_SECRET})
+    answer = hooks.client.post(
+        "/webhooks/fd", content=chunks(), headers={"X-Esc-Sync-Secret": FD_SECRET}
+    )
     assert answer.status_code == 413
 
 
 def test_no_ticket_id_is_400(hooks: Hooks) -> None:
     for body in (b"", b"{}", b"not json", b'{"ticket_id": "abc"}', b'{"freshdesk_webhook": 3}'):
-        answer = hooks.client.post("/webhooks/fd", content=body,
-                                   headers={"X-Esc-Sync-Secret": FD_SECRET})
+        answer = hooks.client.post(
+            "/webhooks/fd", content=body, headers={"X-Esc-Sync-Secret": FD_SECRET}
+        )
         assert answer.status_code == 400, body
     assert hooks.pokes.pending() == 0
 
@@ -121,14 +138,18 @@ def test_malformed_body_of_an_unauthenticated_request_is_401_not_400(hooks: Hook
 def test_full_queue_is_429_but_a_waiting_ticket_still_coalesces() -> None:
     hooks = make_hooks(limit=2)
     headers = {"X-Esc-Sync-Secret": FD_SECRET}
-    codes = [hooks.client.post("/webhooks/fd", json={"ticket_id": t}, headers=headers).status_code
-             for t in (1, 2, 3, 1)]
+    codes = [
+        hooks.client.post("/webhooks/fd", json={"ticket_id": t}, headers=headers).status_code
+        for t in (1, 2, 3, 1)
+    ]
     assert codes == [202, 202, 429, 202]
     assert hooks.pokes.take("fd") == [1, 2]
 
 
 def test_answers_are_counted_for_metrics(hooks: Hooks) -> None:
-    hooks.client.post("/webhooks/fd", json={"ticket_id": 1}, headers={"X-Esc-Sync-Secret": FD_SECRET})
+    hooks.client.post(
+        "/webhooks/fd", json={"ticket_id": 1}, headers={"X-Esc-Sync-Secret": FD_SECRET}
+    )
     hooks.client.post("/webhooks/nope", json={"ticket_id": 1})
     assert hooks.answers == [("fd", 202), ("", 404)]
 

@@ -25,7 +25,9 @@ STAMP = "2026-03-04T16:05:00Z"
 BODY = b'{"ticket_id": 42}'
 
 
-def signed(secret: str = ZENDESK_TEST_SECRET, stamp: str = STAMP, body: bytes = BODY) -> dict[str, str]:
+def signed(
+    secret: str = ZENDESK_TEST_SECRET, stamp: str = STAMP, body: bytes = BODY
+) -> dict[str, str]:
     return {
         "x-zendesk-webhook-signature": zendesk_signature(secret, stamp, body),
         "x-zendesk-webhook-signature-timestamp": stamp,
@@ -34,9 +36,10 @@ def signed(secret: str = ZENDESK_TEST_SECRET, stamp: str = STAMP, body: bytes = 
 
 def test_signature_is_base64_hmac_sha256_of_timestamp_then_body() -> None:
     mac = hmac.new(ZENDESK_TEST_SECRET.encode(), (STAMP + BODY.decode()).encode(), hashlib.sha256)
-    assert zendesk_signature(ZENDESK_TEST_SECRET, STAMP, BODY) == base64.b64encode(
-        mac.digest()
-    ).decode()
+    assert (
+        zendesk_signature(ZENDESK_TEST_SECRET, STAMP, BODY)
+        == base64.b64encode(mac.digest()).decode()
+    )
 
 
 @pytest.mark.parametrize(
@@ -50,10 +53,16 @@ def test_signature_is_base64_hmac_sha256_of_timestamp_then_body() -> None:
 )
 def test_known_vectors(secret: str, stamp: str, body: bytes, signature: str) -> None:
     assert zendesk_signature(secret, stamp, body) == signature
-    assert verify("zendesk", secret, {
-        "x-zendesk-webhook-signature": signature,
-        "x-zendesk-webhook-signature-timestamp": stamp,
-    }, body, FROZEN if stamp == STAMP else FROZEN).ok is (stamp == STAMP)
+    assert verify(
+        "zendesk",
+        secret,
+        {
+            "x-zendesk-webhook-signature": signature,
+            "x-zendesk-webhook-signature-timestamp": stamp,
+        },
+        body,
+        FROZEN,
+    ).ok is (stamp == STAMP)
 
 
 def test_zendesk_test_secret_delivery_is_accepted() -> None:
@@ -83,7 +92,9 @@ def test_replay_window_holds_five_minutes_either_way(skew: timedelta) -> None:
     assert verify("zendesk", ZENDESK_TEST_SECRET, signed(), BODY, FROZEN + skew).ok
 
 
-@pytest.mark.parametrize("skew", [timedelta(minutes=-5, seconds=-1), timedelta(minutes=5, seconds=1), timedelta(days=3)])
+@pytest.mark.parametrize(
+    "skew", [timedelta(minutes=-5, seconds=-1), timedelta(minutes=5, seconds=1), timedelta(days=3)]
+)
 def test_replayed_delivery_outside_the_window_is_refused(skew: timedelta) -> None:
     verdict = verify("zendesk", ZENDESK_TEST_SECRET, signed(), BODY, FROZEN + skew)
     assert not verdict.ok

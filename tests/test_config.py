@@ -123,3 +123,26 @@ def test_rt_priorities_must_rise(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(write(tmp_path, CONFIG, RT_PROFILE + levels), environ={"T_TOKEN": "x"})
     assert "priorities: thresholds must rise from low to urgent" in exc.value.problems[0]
+
+
+def test_webhooks_section_and_the_profile_secret(tmp_path: Path) -> None:
+    profile = 'webhook_secret_env = "T_HOOK"\n' + PROFILE
+    config = write(tmp_path, '[webhooks]\nlisten = "0.0.0.0:9000"\n' + CONFIG, profile)
+    loaded = load_config(config, environ={"T_TOKEN": "tok", "T_HOOK": "hook-secret"})
+    section = loaded.settings.webhooks
+    assert section is not None and (section.host, section.port) == ("0.0.0.0", 9000)
+    assert loaded.profiles[0].webhook_secret.get_secret_value() == "hook-secret"
+    assert "hook-secret" not in repr(loaded.profiles[0])
+    # no listener without the section; a named but unset variable means webhooks are refused
+    plain = load_config(write(tmp_path, CONFIG, profile), environ={"T_TOKEN": "tok"})
+    assert plain.settings.webhooks is None
+    assert plain.profiles[0].webhook_secret.get_secret_value() == ""
+
+
+def test_bad_listen_address_and_secret_in_toml_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"webhooks\.listen"):
+        load_config(write(tmp_path, '[webhooks]\nlisten = "8081"\n' + CONFIG, PROFILE),
+                    environ={"T_TOKEN": "tok"})
+    with pytest.raises(ConfigError, match="webhook_secret: not allowed"):
+        load_config(write(tmp_path, CONFIG, 'webhook_secret = "x"\n' + PROFILE),
+                    environ={"T_TOKEN": "tok"})

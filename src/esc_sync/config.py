@@ -108,6 +108,31 @@ class LogSection(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class WebhooksSection(BaseModel):
+    """`[webhooks]`: where `esc-sync run` listens for signed pokes (put TLS in front)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = Field(
+        default="127.0.0.1:8081", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}$"
+    )
+    # distinct tickets waiting to be re-read, over all connectors; beyond it pokes get 429
+    queue_size: int = Field(default=10_000, ge=1)
+
+    @property
+    def host(self) -> str:
+        """The address to bind (brackets of an IPv6 literal removed)."""
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """The TCP port to bind (0 picks a free one)."""
+        port = int(self.listen.rsplit(":", 1)[1])
+        if port > 65535:
+            raise ValueError(f"port {port} is out of range")
+        return port
+
+
 class ConnectorRef(BaseModel):
     """`[[connectors]]`: a named helpdesk instance and its profile file."""
 
@@ -126,6 +151,7 @@ class Settings(BaseSettings):
 
     worker: WorkerSection = WorkerSection()
     log: LogSection = LogSection()
+    webhooks: WebhooksSection | None = None  # absent: no listener, polling only
     connectors: list[ConnectorRef] = Field(default_factory=list)
 
     @classmethod
@@ -161,12 +187,16 @@ class ConnectorProfile(BaseModel):
     # RT: the Priority threshold of each level (the highest threshold <= Priority wins).
     priorities: dict[PriorityLevel, int] = Field(default_factory=dict)
     bot_user_id: int | None = None
+    # the variable holding the webhook secret (Zendesk: the signing secret; others: the value
+    # of the X-Esc-Sync-Secret header); none set means webhooks for this connector are refused
+    webhook_secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout: tuple[float, float] = (5.0, 60.0)
     page_size: int = Field(default=1000, ge=1, le=1000)
     max_retries: int = Field(default=5, ge=0, le=20)
     # Filled in at load time, never read from TOML.
     name: str = ""
     token: SecretStr = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")
     path: str = ""
 
     _start = field_validator("start")(_check_duration)
@@ -322,7 +352,7 @@ def load_profile(
     """Load one connector profile and pick its token from the environment."""
     env = os.environ if environ is None else environ
     raw = read_toml(path)
-    for reserved in ("name", "token", "path"):
+    for reserved in ("name", "token", "path", "webhook_secret"):
         if reserved in raw:
             raise ConfigError(f"{path}: {reserved}: not allowed in a profile")
     try:
@@ -347,10 +377,12 @@ def load_profile(
         )
     if problems:
         raise ConfigError(problems)
+    hook_secret = env.get(profile.webhook_secret_env, "") if profile.webhook_secret_env else ""
     return profile.model_copy(
         update={
             "name": name,
             "token": SecretStr(token),
+            "webhook_secret": SecretStr(hook_secret),
             "path": str(path),
             "base_url": profile.base_url.rstrip("/"),
         }

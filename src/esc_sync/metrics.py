@@ -79,6 +79,12 @@ class Metrics:
             c,
             registry=r,
         )
+        self.webhooks = Counter(
+            f"{NS}_webhook_deliveries",
+            "Webhook deliveries, by the status answered (202 accepted)",
+            [*c, "status"],
+            registry=r,
+        )
         self._success: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -128,6 +134,10 @@ class Metrics:
                 continue
             kind = "task" if str(call).startswith("POST task") else "ticket_update"
             self.writes.labels(name, kind, "withheld").inc()
+
+    def on_webhook(self, connector: str, status: int) -> None:
+        """Count one webhook delivery by its answer (unknown connectors under "")."""
+        self.webhooks.labels(connector, str(status)).inc()
 
     def on_cycle(self, report: CycleReport, due_index_size: int = 0) -> None:
         """A cycle ended well: writes, API calls, the due index and the success time."""

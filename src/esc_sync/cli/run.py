@@ -14,6 +14,9 @@ from esc_sync.cli.common import EXIT_STOPPED, EXIT_USAGE, ConfigOpt, app, err, e
 if TYPE_CHECKING:
     from esc_sync.app import App
     from esc_sync.connectors.base import Connector
+    from esc_sync.runview import RunObserver
+    from esc_sync.webhooks.queue import Pokes
+    from esc_sync.webhooks.server import WebhookServer
 
 
 @app.command()
@@ -88,6 +91,7 @@ def run(
                     err.print("stopped early: the feed was not read to its end; run again")
                     raise typer.Exit(EXIT_STOPPED)
                 return
+            pokes, listener = _listen(application, observer)
             daemon = Daemon(
                 application.worker,
                 connectors,
@@ -96,9 +100,14 @@ def run(
                 on_cycle=observer.cycle_done,
                 reloader=application.policy_reloader(),
                 lease_ttl=settings.worker.ttl_seconds,
+                pokes=pokes,
             )
             daemon.install_signal_handlers()
-            code = daemon.run()
+            try:
+                code = daemon.run()
+            finally:
+                if listener is not None:
+                    listener.stop()
         finally:
             observer.close()
             application.close()
@@ -121,6 +130,32 @@ def _leases_for_once(application: App, connectors: Sequence[Connector], dry: boo
                 highlight=False,
             )
     return held
+
+
+def _listen(application: App, observer: RunObserver) -> tuple[Pokes | None, WebhookServer | None]:
+    """Start the `[webhooks]` listener when the config has one (exit 2 if it cannot bind)."""
+    from esc_sync.runview import health_bound
+    from esc_sync.webhooks.server import serve_webhooks
+
+    section = application.config.settings.webhooks
+    if section is None:
+        return None, None
+    metrics = observer.metrics
+    names = [c.name for c in application.connectors]
+    try:
+        return serve_webhooks(
+            section.host,
+            section.port,
+            application.config.profiles,
+            application.worker.clock,
+            queue_size=section.queue_size,
+            metrics=metrics.exposition if metrics else None,
+            health=(lambda: metrics.health(health_bound(application), names)) if metrics else None,
+            on_answer=metrics.on_webhook if metrics else None,
+        )
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] [webhooks] listen = {section.listen!r}: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @app.command()

@@ -14,6 +14,12 @@ GET    /__sandbox/jobs                     bulk jobs, oldest first, and the job 
 PUT    /__sandbox/jobs                     job settings {"delay": seconds, "limit": n}
 POST   /__sandbox/jobs/advance             run the queued jobs that are due now
 DELETE /__sandbox/jobs/{id}                the job's status vanishes (a queued job still runs)
+GET    /__sandbox/webhooks                 webhook delivery attempts, oldest first
+PUT    /__sandbox/webhooks                 send webhooks {"url", "secret"} on every change below
+DELETE /__sandbox/webhooks                 stop sending webhooks
+
+Opening, editing and commenting through these hooks sends the dialect's webhook when one is set
+(`sandbox/webhooks.py`): signed, and retried when the receiver fails.
 
 Bulk-job faults are armed like the others, e.g. {"kind": "job_items", "ids": [12]}; see Fault.
 """
@@ -29,6 +35,7 @@ from esc_sync.sandbox.faults import FaultBook, fault_from
 from esc_sync.sandbox.jobs import JobBook
 from esc_sync.sandbox.render import comment_json, metric_set_json, ticket_json
 from esc_sync.sandbox.store import Store, User
+from esc_sync.sandbox.webhooks import WebhookSender
 from esc_sync.sandbox.wire import Reply, Request
 from esc_sync.sandbox.writes import add_comment, create_ticket, ticket_payload, update_ticket
 
@@ -44,9 +51,11 @@ class Admin:
         expectations: dict[int, dict[str, Any]],
         custom_ids: tuple[int, ...],
         jobs: JobBook | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         """Admin hooks for `store` (and its bulk jobs, when the dialect has them)."""
         self.store = store
+        self.webhooks = webhooks
         self.jobs = jobs
         self.faults = faults
         self.base = base
@@ -69,6 +78,9 @@ class Admin:
             ("PUT", re.compile(r"^/__sandbox/jobs$"), self.set_jobs),
             ("POST", re.compile(r"^/__sandbox/jobs/advance$"), self.advance_jobs),
             ("DELETE", re.compile(r"^/__sandbox/jobs/([^/]+)$"), self.vanish_job),
+            ("GET", re.compile(r"^/__sandbox/webhooks$"), self.get_webhooks),
+            ("PUT", re.compile(r"^/__sandbox/webhooks$"), self.set_webhooks),
+            ("DELETE", re.compile(r"^/__sandbox/webhooks$"), self.stop_webhooks),
         ]
 
     def handle(self, req: Request) -> Reply:
@@ -133,6 +145,7 @@ class Admin:
                 self.store, payload, requester, self.custom_ids, channel="web"
             )
             body = {"ticket": ticket_json(self.store, ticket, self.base), "audit": audit}
+        self._changed(ticket.id, "created")
         return Reply(201, body)
 
     def edit_ticket(self, req: Request, args: tuple[str, ...]) -> Reply:
@@ -147,9 +160,9 @@ class Admin:
             ticket, audit = update_ticket(
                 self.store, ticket.id, payload, agent, channel="web", admin=True
             )
-            return Reply(
-                200, {"ticket": ticket_json(self.store, ticket, self.base), "audit": audit}
-            )
+            body = {"ticket": ticket_json(self.store, ticket, self.base), "audit": audit}
+        self._changed(ticket.id, "edit")
+        return Reply(200, body)
 
     def write_comment(self, req: Request, args: tuple[str, ...]) -> Reply:
         """Someone writes on a ticket; the author defaults to the requester, public to true."""
@@ -170,7 +183,39 @@ class Admin:
                 "comment": comment_json(self.store, comment),
                 "ticket": ticket_json(self.store, ticket, self.base, generated=True),
             }
+        self._changed(ticket.id, "comment")
         return Reply(201, body)
+
+    def _changed(self, ticket_id: int, event: str) -> None:
+        """Tell the webhook sender (after the store's lock is released)."""
+        if self.webhooks is not None:
+            self.webhooks.changed(ticket_id, event)
+
+    def _sender(self) -> WebhookSender:
+        if self.webhooks is None:
+            raise ApiError(404, INVALID_ENDPOINT)
+        return self.webhooks
+
+    def get_webhooks(self, req: Request, args: tuple[str, ...]) -> Reply:
+        """Every delivery attempt so far."""
+        sender = self._sender()
+        return Reply(200, {"url": sender.url, "attempts": sender.attempts()})
+
+    def set_webhooks(self, req: Request, args: tuple[str, ...]) -> Reply:
+        """Send webhooks to a URL with a secret (Zendesk: signing secret; Freshdesk: header)."""
+        data = req.json()
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            raise record_invalid("url", "url must be a string")
+        secret = data.get("secret", "")
+        if not isinstance(secret, str):
+            raise record_invalid("secret", "secret must be a string")
+        self._sender().configure(data["url"], secret)
+        return Reply(200, {"url": data["url"]})
+
+    def stop_webhooks(self, req: Request, args: tuple[str, ...]) -> Reply:
+        """Stop sending webhooks."""
+        self._sender().configure(None)
+        return Reply(204)
 
     def get_expectations(self, req: Request, args: tuple[str, ...]) -> Reply:
         """The seed's expected outcome under the default rules, by ticket id."""

@@ -18,6 +18,7 @@ from esc_sync.sandbox.freshdesk_api import FreshdeskGateway
 from esc_sync.sandbox.gateway import Gateway
 from esc_sync.sandbox.seed import CUSTOM_FIELD_IDS, build
 from esc_sync.sandbox.store import Clock, Store
+from esc_sync.sandbox.webhooks import WebhookSender
 from esc_sync.sandbox.wire import Reply, Request
 
 DIALECTS = {"zendesk": "Zendesk", "freshdesk": "Freshdesk"}
@@ -150,6 +151,7 @@ class Sandbox:
         )
         self.jobs = self.gateway.jobs
         self.jobs.delay = job_delay
+        self.webhooks = WebhookSender(self.store.clock, dialect)
         self.admin = Admin(
             self.store,
             self.faults,
@@ -157,6 +159,7 @@ class Sandbox:
             self.expectations,
             CUSTOM_FIELD_IDS,
             jobs=self.jobs if dialect == "zendesk" else None,
+            webhooks=self.webhooks,
         )
         self._thread: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
@@ -204,8 +207,13 @@ class Sandbox:
             self._ticker.join(timeout=5)
             self._ticker = None
 
+    def send_webhooks(self, url: str | None, secret: str = "") -> None:
+        """Send the dialect's webhook to `url` on every change by a person (None: stop)."""
+        self.webhooks.configure(url, secret)
+
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self.webhooks.stop()
         self._stop_ticker()
         if self._thread is not None:
             self._server.shutdown()

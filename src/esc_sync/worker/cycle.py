@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -68,6 +69,20 @@ class _Batch:
         self.touched = set()
         self.bookmark = None
         self.pages = 0
+
+
+class TriggerTag(AuditLog):
+    """An audit log that marks every record with what triggered it (`"webhook"`)."""
+
+    def __init__(self, audit: AuditLog, trigger: str) -> None:
+        super().__init__(None)
+        self.path = audit.path
+        self.inner = audit
+        self.trigger = trigger
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write the record with its trigger."""
+        self.inner.write({**record, "trigger": self.trigger})
 
 
 class Worker:
@@ -147,6 +162,41 @@ class Worker:
         report.calls = +(Counter(connector.calls) - before)
         return report
 
+    def run_pokes(
+        self, connector: Connector, ticket_ids: Sequence[int], *, dry_run: bool = False
+    ) -> CycleReport:
+        """Re-read the tickets webhooks named and act on them as on a polled page.
+
+        A poke is never a source of truth: the tickets are read again through the connector
+        (in as few calls as it allows) and go through the same plan and apply path, ledger and
+        markers as a polled change, audited with `trigger = "webhook"`. The bookmark does not
+        move: the poller stays the reconciler. Unknown or deleted tickets are left out.
+        """
+        report = CycleReport(connector=connector.name, dry_run=dry_run)
+        before = Counter(connector.calls)
+        audit = self.recorder.audit
+        self.recorder.audit = TriggerTag(audit, "webhook")
+        try:
+            if dry_run:
+                with self.store.dry_run():
+                    self._act_on_pokes(connector, ticket_ids, report)
+            else:
+                self._act_on_pokes(connector, ticket_ids, report)
+        finally:
+            self.recorder.audit = audit
+        report.calls = +(Counter(connector.calls) - before)
+        return report
+
+    def _act_on_pokes(
+        self, connector: Connector, ticket_ids: Sequence[int], report: CycleReport
+    ) -> None:
+        tickets = connector.fetch_tickets(list(dict.fromkeys(ticket_ids)))
+        page = Page(tickets=tickets, bookmark="")
+        batch = _Batch()
+        if self._process_page(connector, page, report, batch, bulk=False, prefetch=False):
+            self._settle(connector, batch, report)  # batch.bookmark stays None: no move
+        report.pages = 0
+
     def _read_changes(self, connector: Connector, report: CycleReport) -> None:
         """Read the change feed page by page; with bulk writes, a batch spans several pages.
 
@@ -205,9 +255,18 @@ class Worker:
         batch.reset()
 
     def _process_page(
-        self, connector: Connector, page: Page, report: CycleReport, batch: _Batch, bulk: bool
+        self,
+        connector: Connector,
+        page: Page,
+        report: CycleReport,
+        batch: _Batch,
+        bulk: bool,
+        prefetch: bool = True,
     ) -> bool:
-        """Handle every ticket of a page; False when a stop request cut it short."""
+        """Handle every ticket of a page; False when a stop request cut it short.
+
+        Without `prefetch`, comments are read per ticket when a rule needs them (pokes: a
+        ticket changed seconds ago is not in the ticket-event export yet)."""
         now = self.clock()
         name = connector.name
         for rec in page.skipped:
@@ -219,7 +278,8 @@ class Worker:
         for ticket in tickets:
             self.store.observe(name, ticket)
         tickets = [self.enrich(name, t, now) for t in tickets]
-        tickets = self._prefetch_comments(connector, tickets, now)
+        if prefetch:
+            tickets = self._prefetch_comments(connector, tickets, now)
         batch.touched |= self.surges.record_hits(name, tickets, now)
         for ticket in tickets:
             if self.should_stop():

@@ -25,6 +25,7 @@ import structlog
 from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector
 from esc_sync.errors import AuthError, HelpdeskError, LeaseLost, StateUnavailable
+from esc_sync.webhooks.queue import Pokes
 from esc_sync.worker.cycle import Worker
 from esc_sync.worker.reload import PolicyReloader
 
@@ -44,6 +45,7 @@ class Daemon:
         on_cycle: Callable[[CycleReport], None] | None = None,
         reloader: PolicyReloader | None = None,
         lease_ttl: float = 30.0,
+        pokes: Pokes | None = None,
     ) -> None:
         self.worker = worker
         self.connectors = list(connectors)
@@ -51,6 +53,7 @@ class Daemon:
         self.dry_run = dry_run
         self.on_cycle = on_cycle
         self.reloader = reloader
+        self.pokes = pokes  # webhook pokes: tickets to re-read now, between polls
         self.stopping = threading.Event()
         self.failing: dict[str, bool] = {}
         self.stopped: set[str] = set()
@@ -66,6 +69,8 @@ class Daemon:
         if not self.stopping.is_set():
             log.info("stop requested; finishing the current ticket", signal=signum)
         self.stopping.set()
+        if self.pokes is not None:
+            self.pokes.wake()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT stop the daemon cleanly; SIGHUP reloads the policy."""
@@ -140,10 +145,36 @@ class Daemon:
             if due is not None and due <= now:
                 self._cycle(connector, sweep_only=True)
 
-    def _cycle(self, connector: Connector, sweep_only: bool = False) -> None:
+    def handle_pokes(self) -> None:
+        """Re-read and act on the tickets webhooks named, for the connectors this loop runs.
+
+        Pokes for a connector stopped by an auth failure are dropped (the poller would not
+        read them either); a connector's pokes are taken only here, so another loop (another
+        worker, later) can be handed the pokes of the connectors it holds."""
+        if self.pokes is None:
+            return
+        for connector in self.connectors:
+            if self.stopping.is_set():
+                return
+            ticket_ids = self.pokes.take(connector.name)
+            if ticket_ids and connector.name not in self.stopped:
+                self._cycle(connector, poked=ticket_ids)
+
+    def _idle(self, seconds: float) -> None:
+        """Wait until the next scheduled thing, a poke for one of our connectors, or a stop."""
+        if self.pokes is None:
+            self.stopping.wait(seconds)
+        else:
+            self.pokes.wait(seconds, [c.name for c in self.connectors])
+
+    def _cycle(
+        self, connector: Connector, sweep_only: bool = False, poked: list[int] | None = None
+    ) -> None:
         name = connector.name
         try:
-            if sweep_only:
+            if poked:
+                report = self.worker.run_pokes(connector, poked, dry_run=self.dry_run)
+            elif sweep_only:
                 report = self.worker.sweep(connector)
             else:
                 report = self.worker.run_cycle(connector, dry_run=self.dry_run)
@@ -173,7 +204,7 @@ class Daemon:
             log.info("cycle recovered", connector=name)
         self.failing[name] = False
         log.info(
-            "sweep done" if sweep_only else "cycle done",
+            "pokes done" if poked else "sweep done" if sweep_only else "cycle done",
             connector=name,
             read=report.tickets_read,
             matched=report.matched,
@@ -182,7 +213,9 @@ class Daemon:
             skipped=report.skipped,
             calls=sum(report.calls.values()),
         )
-        if self.on_cycle and not sweep_only:  # health and metrics follow reads of the feed
+        if (
+            self.on_cycle and not sweep_only and not poked
+        ):  # health and metrics follow reads of the feed
             self.on_cycle(report)
 
     def run(self) -> int:
@@ -199,8 +232,9 @@ class Daemon:
                 for connector in self.connectors:  # taken over just now: run it at once
                     if connector.name in gained and self._runs(connector.name):
                         self._cycle(connector)
+            self.handle_pokes()
             self.sweep_due()
             idle = self.scheduler.idle_seconds
-            self.stopping.wait(min(max(idle or 0.0, 0.05), 1.0))
+            self._idle(min(max(idle or 0.0, 0.05), 1.0))
         log.info("stopped cleanly")
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -91,7 +91,7 @@ def run(
                     err.print("stopped early: the feed was not read to its end; run again")
                     raise typer.Exit(EXIT_STOPPED)
                 return
-            pokes, listener = _listen(application, observer)
+            pokes, listener = _listen(application, observer, dry)
             daemon = Daemon(
                 application.worker,
                 connectors,
@@ -132,16 +132,26 @@ def _leases_for_once(application: App, connectors: Sequence[Connector], dry: boo
     return held
 
 
-def _listen(application: App, observer: RunObserver) -> tuple[Pokes | None, WebhookServer | None]:
-    """Start the `[webhooks]` listener when the config has one (exit 2 if it cannot bind)."""
+def _listen(
+    application: App, observer: RunObserver, dry: bool
+) -> tuple[Pokes | None, WebhookServer | None]:
+    """Start the `[webhooks]` listener when the config has one (exit 2 if it cannot bind).
+
+    With several workers (a store that keeps pokes) a poke goes to the shared state, where
+    the connector's lease holder takes it; a dry run keeps its pokes to itself."""
     from esc_sync.runview import health_bound
     from esc_sync.webhooks.server import serve_webhooks
+    from esc_sync.worker.pokes import PokeStore, SharedPokes
 
     section = application.config.settings.webhooks
     if section is None:
         return None, None
     metrics = observer.metrics
     names = [c.name for c in application.connectors]
+    store = application.store
+    shared = None
+    if not dry and hasattr(store, "add_poke"):
+        shared = SharedPokes(cast("PokeStore", store), section.queue_size)
     try:
         return serve_webhooks(
             section.host,
@@ -152,6 +162,7 @@ def _listen(application: App, observer: RunObserver) -> tuple[Pokes | None, Webh
             metrics=metrics.exposition if metrics else None,
             health=(lambda: metrics.health(health_bound(application), names)) if metrics else None,
             on_answer=metrics.on_webhook if metrics else None,
+            pokes=shared,
         )
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] [webhooks] listen = {section.listen!r}: {exc}")

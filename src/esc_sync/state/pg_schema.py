@@ -13,7 +13,7 @@ starting at once on an empty database create the schema once.
 
 from __future__ import annotations
 
-PG_SCHEMA_VERSION = 2
+PG_SCHEMA_VERSION = 3
 
 # An arbitrary constant: the key of the transaction-scoped lock that serialises migrations.
 MIGRATION_LOCK = 7_114_532_901
@@ -118,6 +118,15 @@ PG_MIGRATIONS: list[str] = [
         value TEXT NOT NULL,
         updated_at TEXT NOT NULL,
         PRIMARY KEY (connector, kind, key)
+    );
+    """,
+    # 3: webhook pokes any worker's listener received, waiting for the connector's lease holder
+    """
+    CREATE TABLE pokes (
+        connector TEXT NOT NULL,
+        ticket_id BIGINT NOT NULL,
+        at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (connector, ticket_id)
     );
     """,
 ]

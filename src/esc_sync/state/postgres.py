@@ -28,6 +28,7 @@ from esc_sync.errors import SchemaTooNew, StateUnavailable
 from esc_sync.model import CLOSED_STATUSES, LedgerEntry, Ticket
 from esc_sync.state.pg_budget import PgBudgets
 from esc_sync.state.pg_ladder import PgLadder
+from esc_sync.state.pg_pokes import PgPokes
 from esc_sync.state.pg_schema import DATA_TABLES, MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION
 from esc_sync.state.snapshot import dump_ticket, load_ticket
 
@@ -36,7 +37,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class PgStore(PgLadder, PgBudgets):
+class PgStore(PgLadder, PgBudgets, PgPokes):
     """PostgreSQL-backed state shared by several workers, each connector under one lease."""
 
     def __init__(

@@ -19,7 +19,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from esc_sync.webhooks.app import Health, WebhookEndpoint, build_app, targets_of
-from esc_sync.webhooks.queue import PokeQueue
+from esc_sync.webhooks.queue import PokeQueue, Pokes
 
 log = structlog.get_logger("esc_sync.webhooks")
 
@@ -98,7 +98,8 @@ def serve_webhooks(
     metrics: Callable[[], bytes] | None = None,
     health: Health | None = None,
     on_answer: Callable[[str, int], None] | None = None,
-) -> tuple[PokeQueue, WebhookServer]:
+    pokes: Pokes | None = None,
+) -> tuple[Pokes, WebhookServer]:
     """Start the listener for these connector profiles; the queue is for the worker loop."""
     profiles = list(profiles)
     for profile in profiles:
@@ -108,7 +109,8 @@ def serve_webhooks(
                 connector=profile.name,
                 webhook_secret_env=profile.webhook_secret_env,
             )
-    pokes = PokeQueue(queue_size)
+    if pokes is None:  # one worker: an in-process queue; several: the caller's shared one
+        pokes = PokeQueue(queue_size)
     endpoint = WebhookEndpoint(targets_of(profiles), pokes, clock, on_answer=on_answer)
     server = WebhookServer(build_app(endpoint, metrics=metrics, health=health), host, port)
     server.start()

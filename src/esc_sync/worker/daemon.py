@@ -156,7 +156,12 @@ class Daemon:
         for connector in self.connectors:
             if self.stopping.is_set():
                 return
-            ticket_ids = self.pokes.take(connector.name)
+            if connector.name not in self.held:
+                continue  # another worker holds it: its pokes wait for that worker
+            try:
+                ticket_ids = self.pokes.take(connector.name)
+            except (LeaseLost, StateUnavailable):
+                continue  # lost in the meantime, or the database is away: they wait there
             if ticket_ids and connector.name not in self.stopped:
                 self._cycle(connector, poked=ticket_ids)
 
@@ -165,7 +170,11 @@ class Daemon:
         if self.pokes is None:
             self.stopping.wait(seconds)
         else:
-            self.pokes.wait(seconds, [c.name for c in self.connectors])
+            try:
+                self.pokes.wait(seconds, sorted(self.held - self.stopped))
+            except StateUnavailable as exc:
+                self._state_failed(exc)
+                self.stopping.wait(seconds)
 
     def _cycle(
         self, connector: Connector, sweep_only: bool = False, poked: list[int] | None = None

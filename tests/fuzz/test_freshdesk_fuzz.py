@@ -111,6 +111,11 @@ def test_a_hostile_record_in_the_feed_is_skipped_and_the_page_goes_on(raw: Any) 
         # a company id the account does not have answers 404, as the real API does
         api.get(re.compile(rf"{re.escape(BASE)}/api/v2/companies/.*"), status=404,
                 json={"code": "not_found", "message": "Record not found"})
+        # the requester's contact (a stranger here) and the listings the connector walks
+        api.get(re.compile(rf"{re.escape(BASE)}/api/v2/contacts/.*"), status=404,
+                json={"code": "not_found", "message": "Record not found"})
+        api.get(f"{BASE}/api/v2/contacts", json=[])
+        api.get(f"{BASE}/api/v2/surveys/satisfaction_ratings", json=[])
         fd = FreshdeskConnector(PROFILE, session=requests.Session(), sleep=lambda _s: None)
         pages = list(fd.iter_changes(None, START))
     tickets = [t for p in pages for t in p.tickets]

@@ -7,7 +7,7 @@ decision and plan come from the same policy and planner the worker uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +54,7 @@ class Explanation:
     rules: list[RuleOutcome]
     decision: Decision
     plan: Plan
+    messages: list[tuple[str, str]] = field(default_factory=list)  # (channel, event) planned
 
 
 def parse_at(text: str | None, clock_now: datetime) -> datetime:
@@ -85,7 +86,8 @@ def explain_ticket(
     assert decision is not None
     ctx = evaluation_context(ticket, facts)
     outcomes = [_outcome(rule, ticket, now, decision, ctx) for rule in policy.rules]
-    return Explanation(name, ticket, now, facts.episode, outcomes, decision, tplan.plan)
+    messages = [(n.channel, n.event) for n in tplan.notifications]
+    return Explanation(name, ticket, now, facts.episode, outcomes, decision, tplan.plan, messages)
 
 
 def _outcome(
@@ -160,6 +162,7 @@ def as_json(exp: Explanation) -> dict[str, Any]:
             ),
         },
         "plan": None if exp.plan.is_empty() else plan_summary(exp.plan),
+        "messages": [{"channel": c, "event": e} for c, e in exp.messages],
     }
 
 
@@ -231,6 +234,8 @@ def _render_decision(console: Console, exp: Explanation) -> None:
     console.rule("[bold]plan (not sent)")
     if exp.plan.is_empty():
         console.print("nothing left to write: the ledger and the ticket already show it")
+        for channel, event in exp.messages:
+            console.print(f"message: {event} to channel {channel}", highlight=False, markup=False)
         return
     summary = plan_summary(exp.plan)
     for key in ("tags", "group", "priority", "status", "custom_fields", "markers"):
@@ -242,3 +247,5 @@ def _render_decision(console: Console, exp: Explanation) -> None:
         console.print(
             f"task: {task['title']} (due {task['due_at']})", highlight=False, markup=False
         )
+    for channel, event in exp.messages:
+        console.print(f"message: {event} to channel {channel}", highlight=False, markup=False)

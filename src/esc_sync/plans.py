@@ -39,6 +39,9 @@ def plan_entry(record: dict[str, Any], subject: str = "") -> dict[str, Any]:
             {"title": t.get("title"), "due_at": t.get("due_at")} for t in planned.get("tasks") or []
         ],
         "writes": (record.get("calls") or {}).get("withheld") or [],
+        "messages": [
+            w for w in (record.get("calls") or {}).get("withheld") or [] if w.startswith("NOTIFY ")
+        ],
     }
 
 

@@ -21,6 +21,7 @@ def test_explain_shows_every_rule_with_values_seen_and_the_plan(box: Sandbox, co
     assert 'seen: "someone in charge"' in text
     assert "decision" in text and "tier: t1 -> t2" in text
     assert "plan (not sent)" in text and "esc-sync:manager-request:t2:ep1" in text
+    assert "message: escalated to channel team-leads" in text  # the tier's channel is told
 
 
 def test_explain_reads_only_and_leaves_no_state(box: Sandbox, config: Path) -> None:
@@ -58,6 +59,7 @@ def test_explain_json_lists_each_condition_with_its_result(box: Sandbox, config:
     ].items()
     assert all(t["result"] in ("true", "false", "unknown") for t in tests)
     assert doc["decision"]["tier_to"] == "t2"
+    assert {"channel": "team-leads", "event": "escalated"} in doc["messages"]
     assert doc["plan"]["markers"]
 
 

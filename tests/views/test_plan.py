@@ -40,6 +40,7 @@ def test_dry_run_prints_a_summary_and_writes_the_plan(box: Sandbox, config: Path
     assert (entry["tier_from"], entry["tier_to"]) == ("t1", "t2")
     assert entry["deadlines"]["respond_by"] and "esc-manager-request" in entry["tags"]
     assert entry["tasks"] and entry["subject"]
+    assert "NOTIFY team-leads escalated" in entry["messages"]  # planned, not sent
 
 
 def test_plan_diff_names_the_tickets_a_policy_change_moves(

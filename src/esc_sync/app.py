@@ -12,7 +12,7 @@ from esc_sync.apply.recorder import AuditLog
 from esc_sync.clock import Clock, clock_from_env
 from esc_sync.config import Config, load_config
 from esc_sync.connectors import build_connector
-from esc_sync.connectors.base import BudgetSharing, CachingConnector, Connector
+from esc_sync.connectors.base import BudgetSharing, CachingConnector, Connector, FieldDemand
 from esc_sync.connectors.budget import AccountBudgets
 from esc_sync.durations import parse_duration
 from esc_sync.errors import ConfigError
@@ -50,12 +50,20 @@ class App:
         """Make `policy` the running one: the worker and its clockwork read `worker.policy`."""
         self.policy = policy
         self.worker.policy = policy
+        tell_fields(self.connectors, policy)
 
     def policy_reloader(self) -> PolicyReloader:
         """A reloader for the daemon: SIGHUP or a changed policy file swaps the policy."""
         return PolicyReloader(
             self.config.rules_path, lambda: load_policy_for(self.config), self.use_policy
         )
+
+
+def tell_fields(connectors: list[Connector], policy: Policy) -> None:
+    """Tell each connector that reads some fields only on demand which ones the rules read."""
+    for connector in connectors:
+        if isinstance(connector, FieldDemand):
+            connector.use_fields(policy.fields_used())
 
 
 def load_policy_for(config: Config) -> Policy:
@@ -99,6 +107,7 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
     )
     audit = AuditLog(config.audit_path)
     connectors = [build_connector(p, now=clock) for p in config.profiles]
+    tell_fields(connectors, policy)
     for connector in connectors:
         if isinstance(connector, CachingConnector):  # contacts and cursors kept between runs
             connector.use_cache(ConnectorCache(store, connector.name, clock))

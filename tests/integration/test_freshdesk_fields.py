@@ -13,6 +13,7 @@ import requests
 
 from esc_sync.app import build_app
 from esc_sync.demo import write_demo_config
+from esc_sync.policy import load_policy
 from esc_sync.sandbox import Sandbox
 from esc_sync.sandbox.seed import expectations
 from tests.frozen import frozen_sandbox
@@ -122,7 +123,7 @@ def test_a_vip_contacts_high_priority_ticket_is_escalated_without_per_ticket_rat
 def test_contacts_and_cursors_survive_a_restart_in_the_state_store(
     box: Sandbox, tmp_path: Path
 ) -> None:
-    config = write_demo_config(tmp_path, box.url, RULES, "freshdesk")
+    config = write_demo_config(tmp_path, box.url, _policy(tmp_path), "freshdesk")
     app = build_app(config, clock=box.store.clock.now)
     try:
         app.worker.run_cycle(app.connectors[0])
@@ -136,5 +137,22 @@ def test_contacts_and_cursors_survive_a_restart_in_the_state_store(
         ticket = connector.fetch_ticket(next(iter(sorted(box.store.tickets))))
         assert "requester.tags" not in ticket.unknown
         assert _counts(box)["GET /api/v2/contacts/{id}"] == read  # from the state store
+    finally:
+        app.close()
+
+
+def test_no_contact_is_read_while_no_rule_reads_requester_tags(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    config = write_demo_config(tmp_path, box.url, RULES, "freshdesk")  # the default policy
+    app = build_app(config, clock=box.store.clock.now)
+    try:
+        app.worker.run_cycle(app.connectors[0])
+        calls = _counts(box)
+        assert calls["GET /api/v2/contacts/{id}"] == 0 and calls["GET /api/v2/contacts"] == 0
+        assert calls["GET /api/v2/surveys/satisfaction_ratings"] == 1  # ratings still read
+        app.use_policy(load_policy(_policy(tmp_path)))  # a reload adds a rule reading them
+        app.worker.run_cycle(app.connectors[0])
+        assert _counts(box)["GET /api/v2/contacts"] == 1
     finally:
         app.close()

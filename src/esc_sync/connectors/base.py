@@ -179,6 +179,15 @@ class ObservableConnector(Protocol):
 
 
 @runtime_checkable
+class FieldDemand(Protocol):
+    """Optional: a connector that reads some fields only while a rule reads them."""
+
+    def use_fields(self, fields: frozenset[str]) -> None:
+        """The fields the policy's rules read now (again after each policy reload)."""
+        ...
+
+
+@runtime_checkable
 class JobLister(Protocol):
     """Optional: a bulk writer that can tell whether any of the account's jobs still runs
     (recovery then settles a submission whose answer was lost without waiting it out)."""

@@ -77,6 +77,10 @@ class FreshdeskConnector(HttpBacked):
         self.people = People(self.client, MemoryCache(), sleep, clock)
         self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
 
+    def use_fields(self, fields: frozenset[str]) -> None:
+        """Read contacts only while a rule reads `requester.tags` (implements `FieldDemand`)."""
+        self.people.want_tags = any(f.split(".")[:2] == ["requester", "tags"] for f in fields)
+
     def use_cache(self, cache: RecordCache) -> None:
         """Keep contacts, ratings and their listing cursors in `cache` (implements
         `CachingConnector`): the worker lends its state store, so they survive restarts."""

@@ -57,6 +57,8 @@ class People:
         self.clock = clock
         self.ratings_available = True
         self.refreshed = False
+        # Contacts are read only while a rule reads `requester.tags` (`use_fields`).
+        self.want_tags = True
         self._last_list: float | None = None
 
     # -- contacts ---------------------------------------------------------------------------
@@ -64,7 +66,7 @@ class People:
     def tags_of(self, contact_id: int | None) -> tuple[str, ...] | None:
         """The contact's tags (read once on first sight); None when there is no readable
         contact (remembered too, so an agent requester costs one request, not one a cycle)."""
-        if contact_id is None:
+        if contact_id is None or not self.want_tags:
             return None
         cached = self.cache.get(CONTACT, str(contact_id))
         if cached is None:
@@ -79,7 +81,8 @@ class People:
     def refresh(self, start: datetime) -> None:
         """Once a cycle: contacts updated and ratings created since the last walk."""
         self.refreshed = True
-        self._refresh_contacts(start)
+        if self.want_tags:
+            self._refresh_contacts(start)
         self._refresh_ratings(start)
 
     def _refresh_contacts(self, start: datetime) -> None:

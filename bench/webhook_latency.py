@@ -168,4 +168,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.channels import default_channels
+
+    with default_channels():  # the default policy's channels need their addresses
+        main()

@@ -1,5 +1,8 @@
 """Session-wide: the default policy's notification channels point at a loopback receiver, so
-every test that runs the default policy sends its messages somewhere real and fast."""
+every test that runs the default policy (in process or as a child `esc-sync`) sends its
+messages somewhere real and fast. Session-scoped and set in the process environment itself, so
+module- and package-scoped fixtures that run the CLI (the live RT suite) have them too; a test
+may still override one with monkeypatch."""
 
 from __future__ import annotations
 
@@ -8,18 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from esc_sync.sandbox.receivers import JsonReceiver
-from tests.channels import DEFAULT_CHANNEL_VARIABLES
+from tests.channels import default_channels
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def channel_sink() -> Iterator[JsonReceiver]:
     """One JSON receiver for the default channels of the whole session."""
-    with JsonReceiver() as sink:
+    with default_channels() as sink:
         yield sink
-
-
-@pytest.fixture(autouse=True)
-def _default_channels(channel_sink: JsonReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point each default channel's variable at the session's receiver (a test may override)."""
-    for var in DEFAULT_CHANNEL_VARIABLES:
-        monkeypatch.setenv(var, channel_sink.url(var.lower()))

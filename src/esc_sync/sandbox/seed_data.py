@@ -42,7 +42,7 @@ GROUPS = {
 
 # key: (id, name, tags, domain)
 ORGANIZATIONS = {
-    "globex": (360100000001, "Globex", ("vip",), "globex.example"),
+    "globex": (360100000001, "Globex", ("vip", "gold"), "globex.example"),
     "initech": (360100000002, "Initech", ("enterprise",), "initech.example"),
     "acme": (360100000003, "Acme Corp", (), "acme.example"),
     "umbrella": (360100000004, "Umbrella Health", ("smb",), "umbrella-health.example"),

@@ -354,7 +354,7 @@ SCENARIOS: tuple[Spec, ...] = (
             ),
             ("a", "Thanks Ana, we're reproducing it now with your IdP metadata."),
         ),
-        priority="high",
+        priority="urgent",  # Globex is a gold customer: the demo shows its gold deadlines
         type="incident",
         tags=("sso",),
         rules=(VIP,),

@@ -130,7 +130,9 @@ def plan_retarget(
     tplan.plan.update = update
     tplan.plan.markers = [mark]
     tplan.intents = [(key, detail)]
-    tplan.ladder = [{"step": "retarget", "tier": entry.tier, "target": detail["target"]}]
+    tplan.ladder = [
+        {"step": "retarget", "tier": entry.tier, "target": detail["target"], "basis": list(new)}
+    ]
     return tplan
 
 

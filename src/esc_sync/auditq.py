@@ -109,6 +109,12 @@ def describe(record: dict[str, Any]) -> str:
         parts.append(f"tier {record.get('tier_from') or '-'} -> {record['tier_to']}")
     if fired:
         parts.append(f"already fired {fired}")
+    deadlines = record.get("deadlines")
+    if isinstance(deadlines, dict) and deadlines.get("target"):
+        parts.append(f"target {deadlines['target']}")
+    for step in record.get("ladder") or []:
+        if isinstance(step, dict) and step.get("step") == "retarget":
+            parts.append(f"deadlines counted again: {step.get('target')}")
     calls = record.get("calls") or {}
     made, withheld = calls.get("made") or [], calls.get("withheld") or []
     if made:

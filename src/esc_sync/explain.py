@@ -15,12 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from esc_sync.apply.recorder import plan_summary
+from esc_sync.apply.recorder import plan_summary, target_fields
 from esc_sync.connectors.base import Connector
 from esc_sync.durations import format_duration
 from esc_sync.model import Decision, Plan, Ticket
+from esc_sync.plan.facts import Facts
+from esc_sync.plan.retarget import entry_basis
 from esc_sync.plan.ticket import evaluation_context, plan_ticket
-from esc_sync.plan.writes import iso
+from esc_sync.plan.writes import iso, target_text
 from esc_sync.policy import EvalContext, Policy
 from esc_sync.policy.compile import CompiledRule
 from esc_sync.policy.engine import surge_count
@@ -55,6 +57,8 @@ class Explanation:
     decision: Decision
     plan: Plan
     messages: list[tuple[str, str]] = field(default_factory=list)  # (channel, event) planned
+    profile: str | None = None  # the SLA profile chosen for the ticket
+    target: str | None = None  # the targets that applied (entered now, or the open entry's)
 
 
 def parse_at(text: str | None, clock_now: datetime) -> datetime:
@@ -87,7 +91,35 @@ def explain_ticket(
     ctx = evaluation_context(ticket, facts)
     outcomes = [_outcome(rule, ticket, now, decision, ctx) for rule in policy.rules]
     messages = [(n.channel, n.event) for n in tplan.notifications]
-    return Explanation(name, ticket, now, facts.episode, outcomes, decision, tplan.plan, messages)
+    exp = Explanation(name, ticket, now, facts.episode, outcomes, decision, tplan.plan, messages)
+    exp.profile, exp.target = _targets(policy, ticket, facts, decision, now)
+    return exp
+
+
+def _targets(
+    policy: Policy, ticket: Ticket, facts: Facts, decision: Decision, now: datetime
+) -> tuple[str | None, str | None]:
+    """The ticket's SLA profile, and the targets that apply to it: those of the tier it
+    enters now, else those of the tier entry it sits in (counted again when its profile or
+    priority changed), else those its current tier would give it."""
+    profile = policy.profile_for(ticket, now)
+    text = target_text(decision.deadlines)
+    if text is not None:
+        return profile, text
+    entry = facts.entry
+    tier = entry.tier if entry is not None else ticket.tier
+    if tier is None or tier not in {t.id for t in policy.tiers}:
+        return profile, None
+    choice = policy.target(tier, profile, ticket.priority).describe()
+    if entry is not None and entry.episode == facts.episode:
+        basis = entry_basis(facts.ledger, entry)
+        if basis is not None and basis != (profile, ticket.priority):
+            was = policy.target(tier, *basis).describe()
+            return profile, f"{choice} (the open entry was counted for {was}; counted again next)"
+        return profile, f"{choice} (open entry: respond by {iso(entry.respond_by)}, " + (
+            f"resolve by {iso(entry.resolve_by)})"
+        )
+    return profile, f"{choice} (if it entered {tier} now)"
 
 
 def _outcome(
@@ -156,10 +188,13 @@ def as_json(exp: Explanation) -> dict[str, Any]:
                 {
                     "respond_by": iso(d.deadlines.respond_by),
                     "resolve_by": iso(d.deadlines.resolve_by),
+                    **target_fields(d.deadlines),
                 }
                 if d.deadlines
                 else None
             ),
+            "sla_profile": exp.profile,
+            "target": exp.target,
         },
         "plan": None if exp.plan.is_empty() else plan_summary(exp.plan),
         "messages": [{"channel": c, "event": e} for c, e in exp.messages],
@@ -212,6 +247,9 @@ def render(console: Console, exp: Explanation) -> None:
             )
         _add_trace(tree, o.trace)
         console.print(tree)
+    console.rule("[bold]targets")
+    console.print(f"sla profile: {exp.profile or 'none'}", highlight=False, markup=False)
+    console.print(f"target: {exp.target or 'none (no tier)'}", highlight=False, markup=False)
     _render_decision(console, exp)
 
 

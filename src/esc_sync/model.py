@@ -149,11 +149,53 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetChoice:
+    """Which targets a tier entry's deadlines come from (RULES.md "Targets by priority and by
+    customer"): the SLA profile and priority they were chosen for, each target and its source."""
+
+    tier: str
+    profile: str | None  # the SLA profile that matched, None for none
+    priority: str | None  # the ticket's priority, a raise by the escalation included
+    respond_within: str
+    resolve_within: str
+    respond_from: str  # "profile", "priority" or "tier": where respond_within came from
+    resolve_from: str
+    calendar: str | None = None  # the calendar the deadlines count on (None: calendar time)
+
+    def describe(self) -> str:
+        """One line for notes and explanations: "gold, t2 urgent: respond within 15m, ..."."""
+        head = f"{self.profile or 'no profile'}, {self.tier} {self.priority or 'no priority'}"
+        respond = f"respond within {self.respond_within}{_source(self, self.respond_from)}"
+        resolve = f"resolve within {self.resolve_within}{_source(self, self.resolve_from)}"
+        clock = f" on the {self.calendar} calendar" if self.calendar else " in calendar time"
+        return f"{head}: {respond}, {resolve}{clock}"
+
+    def short(self) -> str:
+        """A table cell: "gold urgent 15m/2h"."""
+        who = f"{self.profile} " if self.profile else ""
+        return f"{who}{self.priority or '-'} {self.respond_within}/{self.resolve_within}"
+
+    def basis(self) -> dict[str, str | None]:
+        """What the choice depends on, as the ledger keeps it with a tier entry."""
+        return {"profile": self.profile, "priority": self.priority}
+
+
+def _source(choice: TargetChoice, source: str) -> str:
+    """Where a target came from, in words ("" for the tier's default)."""
+    if source == "profile":
+        return f" ({choice.profile} target)"
+    if source == "priority":
+        return f" ({choice.tier} {choice.priority} target)"
+    return " (tier default)"
+
+
+@dataclass(frozen=True, slots=True)
 class Deadlines:
-    """Response and resolution deadlines of a tier entry."""
+    """Response and resolution deadlines of a tier entry (and the targets they come from)."""
 
     respond_by: datetime
     resolve_by: datetime
+    target: TargetChoice | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,16 @@ def plan_table(report: CycleReport) -> Table:
     """The planned (or applied) escalations as a table."""
     verb = "planned, not sent" if report.dry_run else "applied"
     table = Table(title=f"{report.connector}: escalations {verb}", show_lines=False)
-    for col in ("ticket", "subject", "rules", "tier", "respond by", "resolve by", "tasks"):
+    for col in (
+        "ticket",
+        "subject",
+        "rules",
+        "tier",
+        "target",
+        "respond by",
+        "resolve by",
+        "tasks",
+    ):
         table.add_column(col, overflow="fold")
     for row in report.rows:
         tier = f"{row.tier_from or '-'} -> {row.tier_to}" if row.tier_to else (row.tier_from or "-")
@@ -30,6 +39,7 @@ def plan_table(report: CycleReport) -> Table:
             row.subject[:38],
             ", ".join(row.rules),
             tier,
+            row.target or "-",
             _short(row.respond_by),
             _short(row.resolve_by),
             str(row.tasks),

@@ -46,7 +46,7 @@ expect = { tier = "t4", deadlines = { respond_by = "2026-03-02T11:00:00-05:00" }
     assert "tier: expected 't4', got 't2'" in result.output
     assert ("deadlines.respond_by: expected '2026-03-02T11:00:00-05:00', "
             "got '2026-03-02T12:00:00-05:00'") in result.output
-    assert "27 passed, 1 failed" in result.output
+    assert "37 passed, 1 failed" in result.output
 
 
 def test_a_case_with_an_unknown_ticket_field_is_named(tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def test_export_side_loads_users_organizations_and_metric_sets(
     assert all(t["requester_id"] in users for t in tickets)
     assert all(t["organization_id"] in orgs for t in tickets if t["organization_id"])
     assert set(metrics) == {t["id"] for t in tickets}
-    assert {o["name"]: o["tags"] for o in orgs.values()}["Globex"] == ["vip"]
+    assert {o["name"]: o["tags"] for o in orgs.values()}["Globex"] == ["vip", "gold"]
     by_rule = {
         r: [i for i, e in box.expectations.items() if r in e["rules"]]
         for r in ("urgent-no-reply", "repeat-issue")

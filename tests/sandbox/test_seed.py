@@ -95,7 +95,7 @@ def test_seed_is_realistic_support_data() -> None:
     roles = Counter(u.role for u in store.users.values())
 
     assert (bot.email, bot.role) == ("escalations-bot@sandbox.test", "admin")
-    assert orgs["Globex"] == ["vip"] and orgs["Initech"] == ["enterprise"]
+    assert orgs["Globex"] == ["vip", "gold"] and orgs["Initech"] == ["enterprise"]
     assert orgs["Acme Corp"] == [] and orgs["Umbrella Health"] == ["smb"]
     assert roles["end-user"] >= 15 and roles["agent"] >= 3
     assert set(store.groups) == {360000001, 360000002, 360000003, 360000004}

@@ -38,6 +38,9 @@ def test_report_is_self_contained_and_holds_the_figures(report: Path) -> None:
         "Recurring themes",
         "Open escalations by tier",
         "Resolution deadlines met vs missed",
+        "Are we meeting our targets?",
+        "By SLA profile",
+        "Customer satisfaction",
     ):
         assert heading in html
     assert "manager-request" in html and "#29" not in html.split("Open escalations")[1]

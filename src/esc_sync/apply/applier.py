@@ -188,6 +188,8 @@ class Applier:
                 )
         if tplan.adopt_entry is not None:
             self._enter(connector, tplan, tplan.adopt_entry)
+        if tplan.retarget is not None and tplan.plan.update is None:
+            self._retarget(connector, tplan, tplan.retarget)
 
     def finish(
         self, connector: str, report: CycleReport, tplan: TicketPlan, made: list[str]
@@ -195,6 +197,8 @@ class Applier:
         """After a plan's writes landed: the tier entry it makes, its messages, the record."""
         if tplan.enter is not None and tplan.plan.update is not None:
             self._enter(connector, tplan, tplan.enter)
+        if tplan.retarget is not None and tplan.plan.update is not None:
+            self._retarget(connector, tplan, tplan.retarget)
         tid, episode, notes = tplan.ticket.id, tplan.episode, tplan.notifications
         made = made + self.messages.send_all(connector, tid, episode, notes, report)
         self.failures_in_a_row = 0
@@ -211,6 +215,10 @@ class Applier:
             move.respond_by,
             move.resolve_by,
         )
+
+    def _retarget(self, connector: str, tplan: TicketPlan, move: TierMove) -> None:
+        """Save the active entry's deadlines counted again (its response and pause stay)."""
+        retarget_entry(self.store, connector, tplan.ticket.id, move)
 
     def reread(self, connector: Connector, ticket_id: int) -> Ticket:
         """Read a ticket again with its comments (a write whose answer was lost shows its
@@ -322,3 +330,13 @@ class Applier:
                 status=update.status or ticket.status,
             ),
         )
+
+
+def retarget_entry(store: TierEntries, connector: str, ticket_id: int, move: TierMove) -> None:
+    """Give the active tier entry new deadlines (targets counted again), keeping its response
+    and any pause; nothing when the ticket has left that tier since."""
+    entry = store.active_entry(connector, ticket_id)
+    if entry is None or entry.tier != move.tier:
+        return
+    entry.respond_by, entry.resolve_by = move.respond_by, move.resolve_by
+    store.update_entry(entry)

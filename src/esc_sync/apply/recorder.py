@@ -16,7 +16,7 @@ from typing import Any, Literal
 import structlog
 
 from esc_sync.apply.results import CycleReport, PlannedRow
-from esc_sync.model import Decision, Plan
+from esc_sync.model import Deadlines, Decision, Plan
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.plan.writes import iso
 from esc_sync.state.protocol import DeadLetters
@@ -81,6 +81,7 @@ def decision_record(
             {
                 "respond_by": iso(decision.deadlines.respond_by),
                 "resolve_by": iso(decision.deadlines.resolve_by),
+                **target_fields(decision.deadlines),
             }
             if decision.deadlines
             else None
@@ -92,6 +93,15 @@ def decision_record(
     if error:
         record["error"] = error
     return record
+
+
+def target_fields(deadlines: Deadlines) -> dict[str, Any]:
+    """The SLA profile, priority and targets a tier entry's deadlines come from, for the
+    audit line (nothing for deadlines without them)."""
+    target = deadlines.target
+    if target is None:
+        return {}
+    return {"sla_profile": target.profile, "priority": target.priority, "target": target.describe()}
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -284,4 +294,5 @@ def _row(tplan: TicketPlan, decision: Decision, outcome: str) -> PlannedRow:
         resolve_by=iso(d.resolve_by) if d else None,
         tasks=len(tplan.plan.tasks),
         outcome=outcome,
+        target=d.target.short() if d and d.target else None,
     )

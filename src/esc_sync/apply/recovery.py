@@ -12,15 +12,22 @@ from datetime import datetime
 
 import structlog
 
-from esc_sync.apply.applier import Applier
+from esc_sync.apply.applier import Applier, retarget_entry
 from esc_sync.apply.results import CycleReport
 from esc_sync.apply.retry import RETRY_KEY
 from esc_sync.connectors.base import BulkWriter, Connector, JobLister
 from esc_sync.errors import RateLimited, SkippableError, TransientError
-from esc_sync.model import LedgerEntry, Notification, TaskCreate, Ticket, TicketUpdate
+from esc_sync.model import (
+    LedgerEntry,
+    Notification,
+    TaskCreate,
+    Ticket,
+    TicketUpdate,
+    TierMove,
+)
 from esc_sync.plan.facts import message_waiting
 from esc_sync.plan.writes import has_reply
-from esc_sync.state.protocol import DeadLetters
+from esc_sync.state.protocol import DeadLetters, TierEntries
 
 log = structlog.get_logger("esc_sync.recovery")
 
@@ -165,6 +172,7 @@ def _recover_ticket(
             markers |= {str(e.detail["marker"]) for e in rules}
         for e in rules:
             store.record_done(name, ticket_id, episode, e.key, clock())
+            _finish_retarget(store, name, ticket_id, e)
             enter = e.detail.get("enter")
             active = store.active_entry(name, ticket_id)
             if enter and (active is None or active.tier != enter["tier"]):
@@ -223,3 +231,13 @@ def _finish_note(connector: Connector, ticket: Ticket, rules: list[LedgerEntry])
         tier=ticket.tier,
     )
     return True
+
+
+def _finish_retarget(store: TierEntries, name: str, ticket_id: int, e: LedgerEntry) -> None:
+    """A landed note of deadlines counted again: give the tier entry those deadlines."""
+    retarget = e.detail.get("retarget")
+    if not isinstance(retarget, dict) or not e.key.startswith("retarget:"):
+        return
+    tier = e.key.split(":")[1]
+    respond, resolve = (datetime.fromisoformat(retarget[k]) for k in ("respond_by", "resolve_by"))
+    retarget_entry(store, name, ticket_id, TierMove(tier, respond, respond, resolve))

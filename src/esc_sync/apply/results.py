@@ -19,6 +19,7 @@ class PlannedRow:
     resolve_by: str | None
     tasks: int
     outcome: str
+    target: str | None = None  # the SLA profile and targets of the deadlines, in short
 
 
 @dataclass(slots=True)

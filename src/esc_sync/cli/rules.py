@@ -45,7 +45,7 @@ def rules_check(
         out.print(
             f"[green]ok[/green]: {path}: {len(policy.rules)} rules, {len(policy.tiers)} tiers, "
             f"{len(policy.playbooks)} playbooks, {len(policy.calendars)} calendars, "
-            f"{len(policy.channels)} channels"
+            f"{len(policy.channels)} channels, SLA profiles: {len(policy.profiles)}"
         )
         if config is not None:
             _supply_report(policy.fields_used(), cfg.profiles)

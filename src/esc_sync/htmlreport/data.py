@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from esc_sync.auditq import record_time
+from esc_sync.htmlreport.attainment import TargetsReport, build_targets
 from esc_sync.htmlreport.sources import MirrorRow, StoreSnapshot, TierEntryRow, parse_time
 from esc_sync.model import CLOSED_STATUSES
 
@@ -69,6 +70,7 @@ class ReportData:
     tickets_escalated: int = 0
     dry_records: int = 0
     notes: list[str] = field(default_factory=list)
+    targets: TargetsReport = field(default_factory=TargetsReport)  # attainment, satisfaction
 
     def resolve_histogram(self) -> list[tuple[str, int]]:
         """Time to resolve, bucketed."""
@@ -104,6 +106,7 @@ def build_report_data(
     tags: Counter[str] = Counter()
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
     by_tier: Counter[str] = Counter()
+    live: list[dict[str, Any]] = []
     for record in records:
         at = record_time(record)
         if at is None or at < since or at > now:
@@ -111,6 +114,7 @@ def build_report_data(
         if record.get("dry_run"):
             data.dry_records += 1
             continue
+        live.append(record)
         if record.get("outcome") != "applied" or not record.get("rules"):
             continue
         key = (str(record.get("connector")), int(record.get("ticket") or 0))
@@ -134,6 +138,9 @@ def build_report_data(
     _themes(data, escalated, mirror, tags, top)
     _resolution(data, escalated, latest, mirror, store.tier_entries, tier_order)
     _open_tickets(data, latest, mirror, store.tier_entries, tier_order)
+    data.targets = build_targets(
+        live, mirror, store.tier_entries, escalated, now=now, since=since, tier_order=tier_order
+    )
     return data
 
 

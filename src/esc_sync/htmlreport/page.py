@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from esc_sync.durations import format_duration
-from esc_sync.htmlreport import svg
+from esc_sync.htmlreport import svg, targets_page
 from esc_sync.htmlreport.data import DeadlineTally, OpenTicket, ReportData
 from esc_sync.plan.writes import iso
 
@@ -15,7 +15,7 @@ body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 960px; 
        background: #ffffff; }
 h1 { font-size: 22px; margin-bottom: 2px; } h2 { font-size: 16px; margin: 28px 0 8px; }
 .sub { color: #64748b; font-size: 13px; }
-.kpis { display: flex; gap: 12px; margin: 16px 0; }
+.kpis { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }
 .kpi { flex: 1; border: 1px solid #e2e8f0; border-radius: 8px; padding: 10px 14px; }
 .kpi b { display: block; font-size: 24px; } .kpi span { color: #64748b; font-size: 12px; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
@@ -88,6 +88,7 @@ def render_page(data: ReportData, *, title: str = "esc-sync escalation report") 
             _kpi(str(open_count), "escalated tickets still open"),
             _kpi(_duration(data.median_resolve()), "median time to resolve"),
             _kpi(str(missed), "resolution deadlines missed"),
+            *(_kpi(value, label) for value, label in targets_page.kpis(data.targets)),
         ]
     )
     response = (
@@ -147,6 +148,7 @@ and the audit log</p>
 <div class="grid">
 {charts}
 </div>
+{targets_page.section(data.targets)}
 <h2>Recurring themes</h2>
 <div class="grid">{themes}</div>
 <h2>Open escalations by tier</h2>

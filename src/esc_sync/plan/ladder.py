@@ -28,6 +28,7 @@ from esc_sync.model import (
 )
 from esc_sync.plan.facts import Facts, History
 from esc_sync.plan.notices import message_context, notices, tier_channels
+from esc_sync.plan.retarget import entry_basis, plan_retarget
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.plan.writes import entry_detail, iso, tasks_for
 from esc_sync.policy import Policy
@@ -60,8 +61,11 @@ def next_tier(policy: Policy, tier: str) -> str | None:
     return policy.tiers[rank + 1].id
 
 
-def pending_steps(policy: Policy, entry: TierEntry, done: set[str]) -> list[LadderStep]:
-    """Every ladder step of an active tier entry not done yet, earliest first."""
+def pending_steps(
+    policy: Policy, entry: TierEntry, done: set[str], sla: str | None = None
+) -> list[LadderStep]:
+    """Every ladder step of an active tier entry not done yet, earliest first (`sla`: the SLA
+    profile its deadlines count for, whose calendar the reminders count on)."""
     steps: list[LadderStep] = []
     ep = f"ep{entry.episode}"
     deadlines: list[tuple[Deadline, datetime]] = [
@@ -79,7 +83,7 @@ def pending_steps(policy: Policy, entry: TierEntry, done: set[str]) -> list[Ladd
                 continue
             # A reminder due at (or before) the tier entry would arrive with the briefing and
             # tell nobody anything; its moment is counted as the deadline is.
-            at = policy.reminder_at(entry.tier, entry.entered_at, due, offset)
+            at = policy.reminder_at(entry.tier, entry.entered_at, due, offset, sla)
             if at is not None:
                 marker = f"{MARKER_PREFIX}remind-{deadline}-{offset}:{entry.tier}:{ep}"
                 steps.append(LadderStep("remind", deadline, at, key, marker, due, offset=offset))
@@ -116,14 +120,20 @@ def repeat_steps(policy: Policy, entry: TierEntry, done: set[str]) -> list[Ladde
     return steps
 
 
-def reminder_note(policy: Policy, entry: TierEntry, steps: list[LadderStep], now: datetime) -> str:
+def reminder_note(
+    policy: Policy,
+    entry: TierEntry,
+    steps: list[LadderStep],
+    now: datetime,
+    sla: str | None = None,
+) -> str:
     """The internal note for reminders that have come due."""
     tier = policy.tier(entry.tier)
     lines = [f"**Reminder from esc-sync** ({tier.name}, {tier.id})", ""]
     for step in steps:
         due = step.deadline_at
         wall = max(due - now, timedelta(0))
-        business = policy.time_left(entry.tier, now, due)
+        business = policy.time_left(entry.tier, now, due, sla)
         left = f"{format_duration(business)} left"
         if business != wall:
             left = f"{format_duration(business)} of business hours left"
@@ -170,9 +180,13 @@ def plan_ladder(
     """The ladder steps of the active tier entry that have come due, as one plan: a move up
     (reminders then moot) or the reminder notes. None when nothing is due."""
     entry = facts.entry
-    if entry is None:
-        return None
-    due = [s for s in pending_steps(policy, entry, facts.done()) if s.at <= now]
+    if entry is None or entry.episode != facts.episode:
+        return None  # an entry of an earlier episode (a reopen the worker did not see) is over
+    retarget = plan_retarget(policy, profile, ticket, facts, now)
+    if retarget is not None:
+        return retarget  # the ladder steps follow on the new deadlines
+    sla = entry_sla(facts, entry)
+    due = [s for s in pending_steps(policy, entry, facts.done(), sla) if s.at <= now]
     if not due:
         return None
     repeats = [s for s in due if s.kind == "repeat"]
@@ -187,7 +201,7 @@ def plan_ladder(
     for step in [s for s in due if s.marker in landed]:  # written, but the answer was lost
         tplan.adopt.append((step.key, {"marker": step.marker, "adopted": True}))
         if step.to_tier is not None and tplan.adopt_entry is None:
-            dl = policy.deadlines(step.to_tier, now)
+            dl = policy.ticket_deadlines(ticket, step.to_tier, now)
             tplan.adopt_entry = TierMove(step.to_tier, now, dl.respond_by, dl.resolve_by)
     due = [s for s in due if s.marker not in landed]
     moot = _moot_reminders(due, now, moved=tplan.adopt_entry is not None)
@@ -195,7 +209,7 @@ def plan_ladder(
     due = [s for s in due if s not in moot]
     if due:
         tplan.ladder = [_step_record(s, entry) for s in due]
-        _plan_steps(tplan, policy, profile, connector, entry, due, facts.done(), now)
+        _plan_steps(tplan, policy, profile, connector, entry, due, facts.done(), now, sla)
         tplan.notifications = _step_notices(policy, profile, ticket, entry, due, facts, now)
     moved = tplan.enter is not None or tplan.adopt_entry is not None
     _plan_repeats(tplan, policy, profile, entry, repeats, moved, now)
@@ -297,7 +311,7 @@ def _step_notices(
                 step=name,
                 done=done,
             )
-            dl = policy.deadlines(step.to_tier, now)
+            dl = policy.ticket_deadlines(ticket, step.to_tier, now)
             move = TierMove(step.to_tier, now, dl.respond_by, dl.resolve_by)
             there = _ladder_context(policy, profile, ticket, entry, move, now)
             out += notices(
@@ -310,6 +324,12 @@ def _step_notices(
                 done=done,
             )
     return out
+
+
+def entry_sla(facts: Facts, entry: TierEntry) -> str | None:
+    """The SLA profile an entry's deadlines count for, as the ledger keeps it."""
+    basis = entry_basis(facts.ledger, entry)
+    return basis[0] if basis is not None else None
 
 
 def _moot_reminders(
@@ -354,6 +374,7 @@ def _plan_steps(
     due: list[LadderStep],
     done: set[str],
     now: datetime,
+    sla: str | None = None,
 ) -> None:
     """One update for the due steps: a move up, or the reminder notes."""
     ticket, plan = tplan.ticket, tplan.plan
@@ -361,12 +382,12 @@ def _plan_steps(
     plan.update = update
     move = next((s for s in due if s.kind == "missed"), None)
     if move is None:
-        update.note = reminder_note(policy, entry, due, now)
+        update.note = reminder_note(policy, entry, due, now, sla)
         plan.markers = [s.marker for s in due]
         tplan.intents = [(s.key, {"marker": s.marker}) for s in due]
         return
     target = move.to_tier or entry.tier
-    deadlines = policy.deadlines(target, now)
+    deadlines = policy.ticket_deadlines(ticket, target, now)
     tag = f"esc-missed-{move.deadline}"
     if tag not in ticket.tags:
         update.tags = (*ticket.tags, tag)

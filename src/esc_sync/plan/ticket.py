@@ -47,6 +47,7 @@ class TicketPlan:
     enter: TierMove | None = None
     adopt: list[Intent] = field(default_factory=list)
     adopt_entry: TierMove | None = None
+    retarget: TierMove | None = None  # the active entry's deadlines counted again (same tier)
     ladder: list[dict[str, Any]] | None = None  # the ladder steps acted on (for the record)
     tier_from: str | None = None
     notifications: list[Notification] = field(default_factory=list)  # sent after the writes
@@ -139,7 +140,7 @@ def _adoptions(
     tier = ticket.tier
     entry = None
     if tier and facts.entry is None and any(m.endswith(f":{tier}:ep{episode}") for m in markers):
-        dl = policy.deadlines(tier, now)
+        dl = policy.ticket_deadlines(ticket, tier, now)
         entry = TierMove(tier, now, dl.respond_by, dl.resolve_by)
     return adopt, entry
 

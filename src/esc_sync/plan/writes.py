@@ -117,6 +117,7 @@ def template_context(
             {
                 "respond_by": iso(decision.deadlines.respond_by),
                 "resolve_by": iso(decision.deadlines.resolve_by),
+                "target": target_text(decision.deadlines),
             }
             if decision.deadlines
             else None
@@ -136,6 +137,12 @@ def template_context(
         },
         "marker": " ".join(markers),
     }
+
+
+def target_text(deadlines: Deadlines | None) -> str | None:
+    """The SLA profile and targets a tier entry's deadlines come from, in words."""
+    target = deadlines.target if deadlines is not None else None
+    return target.describe() if target is not None else None
 
 
 def build_plan(
@@ -240,14 +247,18 @@ def _status_fields(profile: ConnectorProfile, decision: Decision, new: list[Any]
     return fields
 
 
-def entry_detail(tier: str, at: datetime, deadlines: Deadlines) -> dict[str, str]:
-    """The tier entry an update makes, for the ledger (recovery re-creates it)."""
-    return {
+def entry_detail(tier: str, at: datetime, deadlines: Deadlines) -> dict[str, str | None]:
+    """The tier entry an update makes, for the ledger (recovery re-creates it), with the
+    SLA profile and priority its deadlines count for and the targets that applied."""
+    detail: dict[str, str | None] = {
         "tier": tier,
         "at": at.isoformat(),
         "respond_by": deadlines.respond_by.isoformat(),
         "resolve_by": deadlines.resolve_by.isoformat(),
     }
+    if deadlines.target is not None:
+        detail.update(deadlines.target.basis(), target=deadlines.target.describe())
+    return detail
 
 
 def task_detail(task: TaskCreate) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from esc_sync.model import Deadlines, Decision, Evidence, Match, TaskSpec, Ticke
 from esc_sync.policy import schema
 from esc_sync.policy.compile import CompiledRule, Group, Node, Test, condition_keys
 from esc_sync.policy.fused import Evidencer, Matcher, fuse_all, fuse_by_status, fuse_evidence, reads
+from esc_sync.policy.sla import CompiledProfile
 from esc_sync.policy.targets import Targets
 from esc_sync.policy.templates import SUFFIX, Templates
 
@@ -61,9 +62,10 @@ class Policy(Targets):
         template_dir: Path,
         channels: dict[str, schema.Channel] | None = None,
         warnings: list[str] | None = None,
+        profiles: list[CompiledProfile] | None = None,
     ) -> None:
         """Assemble a policy; use `load_policy` to build one from files."""
-        super().__init__(tiers=tiers, playbooks=playbooks, calendars=calendars)
+        super().__init__(tiers=tiers, playbooks=playbooks, calendars=calendars, profiles=profiles)
         self.ladder = ladder
         self.channels = dict(channels or {})
         self.warnings = list(warnings or [])  # `rules check` shows them; they stop nothing
@@ -189,11 +191,8 @@ class Policy(Targets):
 
     def fields_used(self) -> frozenset[str]:
         """Every field an enabled rule reads (exact names, as rules spell them)."""
-        used: set[str] = set()
-        for rule in self.rules:
-            if rule.enabled:
-                used |= condition_keys(rule.condition, parents=False)
-        return frozenset(used)
+        enabled = (rule.condition for rule in self.rules if rule.enabled)
+        return frozenset[str]().union(*(condition_keys(c, parents=False) for c in enabled))
 
     def next_time_change(
         self, ticket: Ticket, now: datetime, fired: frozenset[str] = frozenset()
@@ -297,12 +296,13 @@ class Policy(Targets):
         The effects depend only on the rules, the ticket's tier and priority, and `now`
         (shared by every ticket of a cycle), so they are computed once per such combination.
         """
-        key = (tuple(map(id, new)), ticket.tier, ticket.priority, now)
+        profile = self.profile_for(ticket, now)  # the SLA profile picks the deadlines' targets
+        key = (tuple(map(id, new)), ticket.tier, ticket.priority, now, profile)
         effects = self._effects_cache.get(key)
         if effects is None:
             if len(self._effects_cache) > 1024:
                 self._effects_cache.clear()
-            effects = self._effects_cache[key] = self._effects(new, ticket, now)
+            effects = self._effects_cache[key] = self._effects(new, ticket, now, profile)
         decision.target_tier = effects.target_tier
         decision.tags = list(effects.tags)
         decision.priority = effects.priority
@@ -313,7 +313,9 @@ class Policy(Targets):
         decision.deadlines = effects.deadlines
         decision.tasks = list(effects.tasks)
 
-    def _effects(self, new: list[CompiledRule], ticket: Ticket, now: datetime) -> _Effects:
+    def _effects(
+        self, new: list[CompiledRule], ticket: Ticket, now: datetime, profile: str | None
+    ) -> _Effects:
         """What the matched rules make of a ticket at its tier and priority (see `_combine`)."""
         effects = _Effects()
         current = self.tier_rank(ticket.tier)
@@ -342,7 +344,8 @@ class Policy(Targets):
         tier = self.tier(effects.target_tier)
         playbooks = [tier.playbook, *(r.then.playbook for r in movers)]
         effects.playbooks = tuple(dict.fromkeys(p for p in playbooks if p))
-        effects.deadlines = self.deadlines(tier.id, now)
+        priority = effects.priority or ticket.priority  # a raise by the escalation counts
+        effects.deadlines = self.deadlines(tier.id, now, profile, priority)
         effects.tasks = tuple(self.escalation_tasks(effects.playbooks, now, tier.id))
         return effects
 

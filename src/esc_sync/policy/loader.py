@@ -21,6 +21,7 @@ from esc_sync.model import PRIORITIES, STATUSES
 from esc_sync.policy import schema
 from esc_sync.policy.calendar import BusinessCalendar, NeverOpen
 from esc_sync.policy.channels import channel_problems, channels_used
+from esc_sync.policy.checks import check_steps, check_tier_targets, compile_profiles
 from esc_sync.policy.compile import CompiledRule, Compiler, suggest
 from esc_sync.policy.engine import Policy
 from esc_sync.policy.templates import SUFFIX, Templates
@@ -50,6 +51,8 @@ class _Collected:
     rules: dict[str, tuple[schema.Rule, str]] = field(default_factory=dict)
     playbooks: dict[str, tuple[schema.Playbook, str]] = field(default_factory=dict)
     channels: dict[str, tuple[schema.Channel, str]] = field(default_factory=dict)
+    profiles: dict[str, tuple[schema.SlaProfile, str]] = field(default_factory=dict)
+    compiled_profiles: list[Any] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # worth a look, not wrong
     ladder: tuple[schema.Ladder, str] | None = None
     sources: list[Path] = field(default_factory=list)
@@ -107,6 +110,7 @@ def load_policy(path: Path, custom_fields: Collection[str] | None = None) -> Pol
         template_dir=template_dir,
         channels={key: value for key, (value, _) in found.channels.items()},
         warnings=found.warnings,
+        profiles=found.compiled_profiles,
     )
 
 
@@ -151,6 +155,9 @@ def _collect(data: dict[str, Any], file: str, found: _Collected) -> None:
     for label, tier_id, raw in _array(data, "tiers", "tier", file, found):
         tier = _validate(schema.Tier, raw, file, label, found)
         _merge(found.tiers, "tier", tier_id, tier, file, found)
+    for label, profile_id, raw in _array(data, "sla_profiles", "sla_profile", file, found):
+        profile = _validate(schema.SlaProfile, raw, file, label, found)
+        _merge(found.profiles, "sla_profile", profile_id, profile, file, found)
     for label, rule_id, raw in _array(data, "rules", "rule", file, found):
         rule = _validate(schema.Rule, raw, file, label, found)
         if rule is None:
@@ -328,15 +335,19 @@ def _check(
             _ref(found, file, item, f"pause_on[{i}]", status, STATUSES, "status")
         for i, channel in enumerate(tier.notify):
             _ref(found, file, item, f"notify[{i}]", channel, _ids(found, "channel"), "channel")
+        check_tier_targets(tier, file, found.add)
     if found.ladder is not None:
         _ref(found, found.ladder[1], "ladder", "top", found.ladder[0].top, tier_ids, "tier")
     for playbook_id, (playbook, file) in found.playbooks.items():
-        _check_steps(playbook, file, f'playbook "{playbook_id}"', found)
+        check_steps(playbook, file, f'playbook "{playbook_id}"', found.add)
     compiler = Compiler(
         tier_ids,
         custom_fields,
         has_calendar=bool(found.calendars),
         business_clock=_default_clock(found),
+    )
+    found.compiled_profiles = compile_profiles(
+        found.profiles.values(), tier_ids, _ids(found, "calendar"), compiler, found.add
     )
     compiled: list[CompiledRule] = []
     names = templates.names()
@@ -460,27 +471,6 @@ def _ref(
     found.add(
         file, item, path, f'unknown {noun} "{value}"{suggest(value, list(known))}; use: {choices}'
     )
-
-
-def _check_steps(playbook: schema.Playbook, file: str, item: str, found: _Collected) -> None:
-    """A first step cannot follow "previous"; steps after a resolved one stay after resolution."""
-    resolved = False
-    for i, step in enumerate(playbook.steps):
-        if i == 0 and step.after == "previous":
-            found.add(
-                file,
-                item,
-                "steps[0].after",
-                'the first step has no previous step: anchor it on "escalated" or "resolved"',
-            )
-        if resolved and step.after == "escalated":
-            found.add(
-                file,
-                item,
-                f"steps[{i}].after",
-                'a step after a "resolved" step cannot be anchored on "escalated"',
-            )
-        resolved = resolved or step.after == "resolved"
 
 
 def _default_clock(found: _Collected) -> BusinessCalendar | None:

@@ -6,6 +6,15 @@ A case file is `rules/tests/*.toml` holding `[[cases]]`, each with `name`, `now`
 (`rules`, `tier` ("none": stays where it is), `tags`, `priority`, `deadlines` {respond_by,
 resolve_by}, `tasks` [{title, due}] or a count, `reminders`: the instants of the ladder's
 reminders for the tier entered, earliest first). Only what `expect` names is compared.
+
+SLA targets: `history.entry` is the tier entry the ticket already sits in (`tier`,
+`entered_at`, the `profile` and `priority` its deadlines were counted for, closed `pauses`
+[[from, to], ...], a running `paused_since`, its `episode`), and `history.episode` the ticket's
+episode now (a reopen starts a new one). `expect.profile` is the SLA profile chosen ("none"),
+`expect.target` the targets that applied ("gold, t2 urgent: respond within 15m ..."), and
+`expect.missed` the entry's deadlines already missed at `now` ([] for none); when the ticket
+does not move, `expect.deadlines` are the entry's, counted again for a changed profile or
+priority (time already spent paused kept).
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from esc_sync.errors import PolicyError
-from esc_sync.model import Decision, Organization, Person, Ticket
+from esc_sync.model import Deadlines, Decision, Organization, Person, Ticket
 from esc_sync.policy.engine import EvalContext, Policy
 
 _TICKET_FIELDS = {f.name for f in dataclasses.fields(Ticket)}
@@ -47,6 +56,21 @@ class Expect(_Strict):
     deadlines: dict[str, datetime] | None = None
     tasks: list[dict[str, Any]] | int | None = None
     reminders: list[datetime] | None = None
+    profile: str | None = None
+    target: str | None = None
+    missed: list[str] | None = None
+
+
+class Entry(_Strict):
+    """The tier entry a ticket already sits in, and what its deadlines were counted for."""
+
+    tier: str
+    entered_at: datetime
+    profile: str | None = None
+    priority: str | None = None
+    pauses: list[tuple[datetime, datetime]] = []
+    paused_since: datetime | None = None
+    episode: int = 1
 
 
 class History(_Strict):
@@ -54,6 +78,8 @@ class History(_Strict):
 
     fired: list[str] = []
     surge: dict[str, list[datetime]] = {}
+    entry: Entry | None = None
+    episode: int = 1
 
 
 class Case(_Strict):
@@ -115,7 +141,11 @@ def check_case(policy: Policy, case: Case) -> list[str]:
     }
     ctx = EvalContext(fired=frozenset(case.history.fired), surge_times=surge)
     decision = policy.evaluate(ticket, case.now, ctx)
+    entry = entry_deadlines(policy, case.history, ticket, decision, case.now)
+    if decision.deadlines is None and entry is not None:
+        decision.deadlines = entry  # the ticket stays: its entry's deadlines are the ones shown
     diff = _compare(case.expect, decision)
+    diff += _compare_targets(policy, case, ticket, decision, entry)
     if case.expect.reminders is not None:
         want = case.expect.reminders
         zone = want[0].tzinfo if want else None
@@ -125,14 +155,64 @@ def check_case(policy: Policy, case: Case) -> list[str]:
     return diff
 
 
+def entry_deadlines(
+    policy: Policy, history: History, ticket: Ticket, decision: Decision, now: datetime
+) -> Deadlines | None:
+    """The deadlines of the entry a case's ticket sits in, as the worker keeps them: counted
+    from the entry, pushed out by closed pauses, counted again when the ticket's profile or
+    priority (a raise by this decision included) gives the tier other targets. None when
+    there is no entry or it belongs to an earlier episode (the ticket was reopened since)."""
+    entry = history.entry
+    if entry is None or entry.episode != history.episode:
+        return None
+    old = (entry.profile, entry.priority)
+    found = policy.deadlines(entry.tier, entry.entered_at, *old)
+    resolve = found.resolve_by
+    for start, end in entry.pauses:
+        resolve = policy.resume(entry.tier, resolve, start, end, entry.profile)
+    new = (policy.profile_for(ticket, now), decision.priority or ticket.priority)
+    if new != old:
+        return policy.retarget(entry.tier, entry.entered_at, resolve, old, new, None, now)
+    return Deadlines(found.respond_by, resolve, found.target)
+
+
+def _compare_targets(
+    policy: Policy, case: Case, ticket: Ticket, decision: Decision, entry: Deadlines | None
+) -> list[str]:
+    """The SLA expectations: the profile chosen, the targets applied, the deadlines missed."""
+    expect, diff = case.expect, []
+    if "profile" in expect.model_fields_set:
+        want = None if expect.profile in (None, "none") else expect.profile
+        have = policy.profile_for(ticket, case.now)
+        if want != have:
+            diff.append(f"profile: expected {want!r}, got {have!r}")
+    if expect.target is not None:
+        target = decision.deadlines.target if decision.deadlines else None
+        have_text = target.describe() if target else None
+        if expect.target != have_text:
+            diff.append(f"target: expected {expect.target!r}, got {have_text!r}")
+    if expect.missed is not None:
+        paused = case.history.entry is not None and case.history.entry.paused_since is not None
+        missed = []
+        if entry is not None and entry.respond_by <= case.now:
+            missed.append("response")
+        if entry is not None and entry.resolve_by <= case.now and not paused:
+            missed.append("resolution")
+        if missed != expect.missed:
+            diff.append(f"missed: expected {expect.missed!r}, got {missed!r}")
+    return diff
+
+
 def reminders(policy: Policy, decision: Decision, now: datetime) -> list[datetime]:
     """When the ladder's reminders for the tier a decision enters fall, earliest first."""
     if decision.target_tier is None or decision.deadlines is None:
         return []
     found = []
+    target = decision.deadlines.target
+    profile = target.profile if target is not None else None
     for due in (decision.deadlines.respond_by, decision.deadlines.resolve_by):
         for lead in policy.ladder.remind_before:
-            at = policy.reminder_at(decision.target_tier, now, due, lead)
+            at = policy.reminder_at(decision.target_tier, now, due, lead, profile)
             if at is not None:
                 found.append(at)
     return sorted(found)

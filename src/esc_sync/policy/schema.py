@@ -138,6 +138,19 @@ class Calendar(_Model):
         return value
 
 
+class Target(_Model):
+    """Response and resolution targets that refine a tier's defaults (either may be left out)."""
+
+    respond_within: Duration | None = None
+    resolve_within: Duration | None = None
+
+    @field_validator("respond_within", "resolve_within")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        """Check each target is a duration."""
+        return value if value is None else check_duration(value)
+
+
 class Tier(_Model):
     """One rung of the ladder, with its deadlines."""
 
@@ -149,6 +162,8 @@ class Tier(_Model):
     playbook: str | None = None
     pause_on: list[str] = Field(default_factory=list)
     notify: list[str] = Field(default_factory=list)  # channels told of events in this tier
+    # by the ticket's priority (low, normal, high, urgent): refines the defaults above
+    targets: dict[str, Target] = Field(default_factory=dict)
 
     _durations = field_validator("respond_within", "resolve_within")(check_duration)
 
@@ -289,6 +304,17 @@ class Channel(_Model):
         return self
 
 
+class SlaProfile(_Model):
+    """Targets sold to some customers: chosen per ticket by `when` (first match wins), with
+    per-tier targets and optionally its own calendar."""
+
+    id: str = Field(pattern=_SLUG)
+    name: str | None = None
+    when: When = Field(default_factory=When)
+    calendar: str | None = None
+    targets: dict[str, Target] = Field(default_factory=dict)  # by tier id
+
+
 class Rule(_Model):
     """An escalation rule."""
 
@@ -326,6 +352,7 @@ class PolicyFile(_Model):
     rules: list[Rule] = Field(default_factory=list)
     playbooks: dict[str, Playbook] = Field(default_factory=dict)
     channels: dict[str, Channel] = Field(default_factory=dict)
+    sla_profiles: list[SlaProfile] = Field(default_factory=list)
 
 
 def _attr(key: str) -> str:

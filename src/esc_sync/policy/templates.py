@@ -154,7 +154,12 @@ def sample_context(*, minimal: bool = False) -> dict[str, Any]:
         "decision": decision,
         "deadlines": None
         if minimal
-        else {"respond_by": "2026-03-02T12:01:00-05:00", "resolve_by": "2026-03-03T10:01:00-05:00"},
+        else {
+            "respond_by": "2026-03-02T12:01:00-05:00",
+            "resolve_by": "2026-03-03T10:01:00-05:00",
+            "target": "gold, t2 urgent: respond within 15m (gold target), resolve within 2h "
+            "(gold target) on the 24x7 calendar",
+        },
         "tasks": []
         if minimal
         else [{"title": "Listen and acknowledge", "due": "2026-03-02T12:01:00-05:00"}],

@@ -42,7 +42,7 @@ GROUPS = {
 
 # key: (id, name, tags, domain)
 ORGANIZATIONS = {
-    "globex": (360100000001, "Globex", ("vip",), "globex.example"),
+    "globex": (360100000001, "Globex", ("vip", "gold"), "globex.example"),
     "initech": (360100000002, "Initech", ("enterprise",), "initech.example"),
     "acme": (360100000003, "Acme Corp", (), "acme.example"),
     "umbrella": (360100000004, "Umbrella Health", ("smb",), "umbrella-health.example"),
@@ -354,7 +354,7 @@ SCENARIOS: tuple[Spec, ...] = (
             ),
             ("a", "Thanks Ana, we're reproducing it now with your IdP metadata."),
         ),
-        priority="high",
+        priority="urgent",  # Globex is a gold customer: the demo shows its gold deadlines
         type="incident",
         tags=("sso",),
         rules=(VIP,),

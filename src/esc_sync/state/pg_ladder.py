@@ -138,9 +138,11 @@ class PgLadder(PgBase):
         """Save an entry's response, pause and deadline changes (and its state)."""
         self._write(
             entry.connector,
-            "UPDATE tier_entries SET resolve_by = %s, responded_at = %s, paused_since = %s, "
+            "UPDATE tier_entries SET respond_by = %s, resolve_by = %s, responded_at = %s, "
+            "paused_since = %s, "
             "state = %s WHERE connector = %s AND ticket_id = %s AND episode = %s AND tier = %s",
             (
+                entry.respond_by.isoformat(),
                 entry.resolve_by.isoformat(),
                 _iso(entry.responded_at),
                 _iso(entry.paused_since),

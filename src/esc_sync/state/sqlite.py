@@ -425,9 +425,11 @@ class Store(SqliteRecords):
     def update_entry(self, entry: TierEntry, state: str = "active") -> None:
         """Save an entry's response, pause and deadline changes (and its state)."""
         self.db.execute(
-            "UPDATE tier_entries SET resolve_by = ?, responded_at = ?, paused_since = ?, "
+            "UPDATE tier_entries SET respond_by = ?, resolve_by = ?, responded_at = ?, "
+            "paused_since = ?, "
             "state = ? WHERE connector = ? AND ticket_id = ? AND episode = ? AND tier = ?",
             (
+                entry.respond_by.isoformat(),
                 entry.resolve_by.isoformat(),
                 _iso(entry.responded_at),
                 _iso(entry.paused_since),

@@ -17,8 +17,9 @@ from esc_sync.apply.applier import Applier
 from esc_sync.apply.bulk import Deferred, queue_into
 from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import Connector
-from esc_sync.model import CLOSED_STATUSES, Ticket, TierEntry
+from esc_sync.model import CLOSED_STATUSES, Ticket
 from esc_sync.plan.ladder import pending_steps, plan_ladder
+from esc_sync.plan.retarget import entry_basis, retarget_due
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.policy import Policy
 from esc_sync.state.facts import gather_facts
@@ -66,7 +67,9 @@ class Clockwork:
         entry = self.worker.store.active_entry(name, ticket.id)
         if entry is None:
             return ticket
-        if ticket.status in CLOSED_STATUSES:
+        episode = self.worker.store.episode(name, ticket.id)
+        if ticket.status in CLOSED_STATUSES or entry.episode != episode:
+            # solved, or reopened since (a new episode): the entry's deadlines are over
             self.worker.store.update_entry(entry, "resolved")
             return ticket
         if ticket.tier != entry.tier or entry.tier not in {t.id for t in self.worker.policy.tiers}:
@@ -82,7 +85,11 @@ class Clockwork:
         if ticket.status in pause_on and entry.paused_since is None:
             entry.paused_since = now
         elif ticket.status not in pause_on and entry.paused_since is not None:
-            entry.resolve_by = self._resume(entry, now)
+            ledger = self.worker.store.ledger(name, ticket.id, episode)
+            basis = entry_basis(ledger, entry)
+            sla = basis[0] if basis is not None else None
+            since, policy = entry.paused_since, self.worker.policy
+            entry.resolve_by = policy.resume(entry.tier, entry.resolve_by, since, now, sla)
             entry.paused_since = None
         if entry.responded_at is None:
             if not ticket.comments_loaded:
@@ -97,14 +104,6 @@ class Clockwork:
         self.worker.store.update_entry(entry)
         return ticket
 
-    def _resume(self, entry: TierEntry, now: datetime) -> datetime:
-        """The resolution deadline pushed out by the business time spent paused."""
-        since = entry.paused_since or now
-        clock = self.worker.policy.clock_for(entry.tier)
-        if clock is None:
-            return entry.resolve_by + (now - since)
-        return clock.add(entry.resolve_by, clock.between(since, now))
-
     def reschedule(self, name: str, ticket_id: int, now: datetime) -> None:
         """Keep the due index at the next instant this ticket's decision could change."""
         ticket = self.worker.store.mirrored(name, ticket_id)
@@ -117,8 +116,13 @@ class Clockwork:
         fired = frozenset(k[5:] for k in done if k.startswith("rule:"))
         instants = []
         entry = self.worker.store.active_entry(name, ticket_id)
-        if entry is not None:
-            instants += [step.at for step in pending_steps(self.worker.policy, entry, done)]
+        if entry is not None and entry.episode == episode:
+            policy = self.worker.policy
+            basis = entry_basis(ledger, entry)
+            sla = basis[0] if basis is not None else None
+            instants += [step.at for step in pending_steps(policy, entry, done, sla)]
+            if retarget_due(policy, ticket, entry, ledger, now) is not None:
+                instants.append(now)  # the sweep counts its deadlines again
         flip = self.worker.policy.next_time_change(ticket, now, fired)
         if flip is not None:
             instants.append(flip)

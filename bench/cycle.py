@@ -19,7 +19,10 @@ poll per wave of jobs.
 Budgets (`budget.py`): requests by budget (Zendesk: the incremental exports apart from the
 rest; Freshdesk: all, and the ticket and contact lists) and the budget-minutes the job needs at
 each plan's published limits, for the first sync and for a steady hour (the `--steady` warm
-cycles, each after a few tickets got a customer reply, extrapolated to 120 cycles of 30 s).
+cycles, each after a few tickets got a customer reply, extrapolated to 120 cycles of 30 s; the
+cycle right after the first sync, which sees the sync's own writes come back, is shown apart).
+Each cycle is a fresh `--once` process: what a daemon keeps in memory between cycles (the
+connector's event scan) starts empty each time.
 Disk: bytes the worker child wrote to storage (`/proc/<pid>/io` write_bytes) per ticket, next to
 the state database's size per ticket. The sandbox's density (`--comments`, `--updates`,
 `--length`) is the seed's `Density`: at least four comments a ticket by default.
@@ -225,6 +228,9 @@ def measure(
         }
         cycles, changed = steady
         if cycles:
+            # the first warm cycle sees the first sync's own writes come back in the feed
+            run_once(tmp, config, env, "echo")
+            row["echo_calls"] = dict(calls_of(box).most_common())
             warm: Counter[str] = Counter()
             for n in range(cycles):
                 change_some(box, changed, n)
@@ -274,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    keys = [k for k in rows[0] if k not in ("calls", "budgets", "budget_minutes", "steady")]
+    nested = ("calls", "budgets", "budget_minutes", "steady", "echo_calls")
+    keys = [k for k in rows[0] if k not in nested]
     print(" | ".join(f"{k:>14}" for k in keys))
     for row in rows:
         print(" | ".join(f"{row[k]!s:>14}" for k in keys))
@@ -285,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  requests by endpoint:")
         for name, n in row["calls"].items():
             print(f"  {n:>7}  {name}")
+        if "echo_calls" in row:
+            print(f"  the cycle after (its own writes come back): {row['echo_calls']}")
         if "steady" in row:
             steady = row["steady"]
             print(

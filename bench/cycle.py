@@ -57,7 +57,7 @@ from esc_sync.sandbox.writes import add_comment
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
 PAGE = 1000  # tickets per page of the sandbox's cursor export
-_ID = re.compile(r"/\d+(?=[/.])")
+_ID = re.compile(r"/\d+(?=[/.]|$)")
 
 
 def endpoint(entry: dict[str, Any]) -> str:

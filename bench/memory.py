@@ -51,7 +51,21 @@ finally:
         pass
     with open({rss!r}, "w") as out:
         out.write(f"{{hwm}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}")
+    try:  # bytes this process sent to storage (write_bytes) and to write() calls (wchar)
+        with open("/proc/self/io") as io, open({rss!r} + ".io", "w") as out:
+            out.write(io.read())
+    except OSError:
+        pass
 """
+
+
+def _io(path: Path) -> dict[str, int]:
+    """The child's /proc/self/io counters as it wrote them at exit (empty when missing)."""
+    io = path.with_name(path.name + ".io")
+    if not io.exists():
+        return {}
+    pairs = (line.split(":", 1) for line in io.read_text().splitlines() if ":" in line)
+    return {key.strip(): int(value) for key, value in pairs}
 
 
 def measure(count: int, start: str = "3650d") -> dict[str, Any]:
@@ -92,6 +106,7 @@ def measure(count: int, start: str = "3650d") -> dict[str, Any]:
         comments = sum(1 for e in log if e["path"].endswith("/comments.json"))
         read = re.search(r"read (\d+) tickets in (\d+) pages", done.stdout)
         hwm, maxrss = _peaks(rss_file)
+        written = _io(rss_file).get("write_bytes")
         return {
             "tickets": count,
             "start": start,
@@ -104,6 +119,7 @@ def measure(count: int, start: str = "3650d") -> dict[str, Any]:
             "api_calls": len(log),
             "peak_rss_mb": hwm if hwm is not None else maxrss,
             "ru_maxrss_mb": maxrss,
+            "written_mb": round(written / 2**20, 1) if written is not None else None,
         }
 
 

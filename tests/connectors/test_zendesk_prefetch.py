@@ -90,54 +90,85 @@ def test_tickets_older_than_the_window_are_left_to_the_fallback(box: Sandbox) ->
     assert oldest.id not in found
 
 
+def _same_as_per_ticket_reads(
+    connector: ZendeskConnector, tickets: list[Ticket], found: dict[int, object]
+) -> None:
+    """Every handed-back comment list derives the ticket a per-ticket read derives."""
+    by_id = {t.id: t for t in tickets}
+    for tid, comments in found.items():
+        bulk = derive_comment_fields(by_id[tid], comments)  # type: ignore[arg-type]
+        assert bulk == connector.load_comments(by_id[tid]), tid
+
+
+def _pages(tickets: list[Ticket], size: int) -> list[list[Ticket]]:
+    """The tickets in feed order, cut into pages of `size`."""
+    ordered = sorted(tickets, key=lambda t: (t.updated_at, t.id))
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def _prefetch_page_by_page(connector: ZendeskConnector, pages: list[list[Ticket]]) -> dict:
+    """As the worker does: a feed page, then the prefetch of its tickets, page after page."""
+    found: dict[int, object] = {}
+    for page in pages:
+        connector._scan.feed(page)
+        found.update(connector.prefetch_comments(page))
+    return found
+
+
 def test_the_pages_of_one_feed_read_the_export_once(box: Sandbox) -> None:
-    """Prefetches page by page (as the worker does) reuse what earlier ones read, and what they
-    hand back still equals the per-ticket reads."""
+    """Prefetches page by page (as the worker does) read the export once, and what they hand
+    back still equals the per-ticket reads."""
     all_at_once = _connector(box)
     tickets = _feed(all_at_once)
+    all_at_once._scan.min_batch = 1
     all_at_once.prefetch_comments(tickets)
     once = all_at_once.calls["GET /api/v2/incremental/ticket_events.json"]
 
     connector = _connector(box)
-    tickets = sorted(_feed(connector), key=lambda t: (t.updated_at, t.id))
-    found: dict[int, object] = {}
-    for i in range(0, len(tickets), 25):
-        found.update(connector.prefetch_comments(tickets[i : i + 25]))
+    connector._scan.min_batch = 1
+    tickets = _feed(connector)
+    found = _prefetch_page_by_page(connector, _pages(tickets, 25))
     paged = connector.calls["GET /api/v2/incremental/ticket_events.json"]
 
     assert paged <= once + 1, (paged, once)
     assert len(found) >= len(tickets) // 2
-    for ticket in tickets:
-        if ticket.id in found:
-            assert derive_comment_fields(ticket, found[ticket.id]) == connector.load_comments(
-                ticket
-            ), ticket.id  # type: ignore[arg-type]
+    _same_as_per_ticket_reads(connector, tickets, found)
 
 
-def test_a_full_cache_is_forgotten_and_read_again(box: Sandbox) -> None:
-    """Past its bound the kept scan is dropped: the next prefetch reads the export again."""
+def test_past_the_bound_the_scan_still_reads_the_export_once(box: Sandbox) -> None:
+    """With room for a handful of comments, tickets not yet fed are dropped as they stream by
+    (and left to the per-ticket read); the scan goes on and never reads a page twice."""
+    connector = _connector(box)
+    connector._scan.min_batch = 1
+    connector._scan.limit = 5
+    once = _connector(box)
+    once._scan.min_batch = 1
+    once.prefetch_comments(_feed(once))
+    tickets = _feed(connector)
+    found = _prefetch_page_by_page(connector, _pages(tickets, 25))
+
+    pages = connector.calls["GET /api/v2/incremental/ticket_events.json"]
+    assert pages <= once.calls["GET /api/v2/incremental/ticket_events.json"] + 1
+    assert connector._scan.count <= 5 + 25 * 10  # the bound, plus the page being prefetched
+    assert found  # the tickets of each page's own stretch of the export still come back
+    _same_as_per_ticket_reads(connector, tickets, found)
+
+
+def test_a_ticket_handed_over_is_not_vouched_for_again(box: Sandbox) -> None:
+    """Its later events are dropped as they stream by, so a second ask falls back."""
+    connector = _connector(box)
+    connector._scan.min_batch = 1
+    tickets = _feed(connector)
+    first = connector.prefetch_comments(tickets)
+    assert first
+    again = connector.prefetch_comments([t for t in tickets if t.id in first])
+    assert again == {}
+    assert not connector._scan.children.keys() & first.keys()
+
+
+def test_a_few_wanted_tickets_are_read_one_by_one_not_from_the_export(box: Sandbox) -> None:
+    """Steady state: fewer wanted tickets than an export request is worth make no export read."""
     connector = _connector(box)
     tickets = _feed(connector)
-    connector._scan.limit = 1
-    connector.prefetch_comments(tickets)
-    assert connector._scan.start is None
-    before = connector.calls["GET /api/v2/incremental/ticket_events.json"]
-    assert connector.prefetch_comments(tickets)
-    assert connector.calls["GET /api/v2/incremental/ticket_events.json"] > before
-
-
-def test_the_kept_scan_is_bounded_for_tickets_not_asked_for(box: Sandbox) -> None:
-    """Comments of tickets not asked for stop being kept at the bound (and the scan is then
-    forgotten); the tickets asked for still come back complete."""
-    connector = _connector(box)
-    tickets = sorted(_feed(connector), key=lambda t: (t.updated_at, t.id))
-    connector._scan.limit = 5
-    some = tickets[-20:]
-    found = connector.prefetch_comments(some)
-    assert connector._scan.start is None  # lossy: forgotten after this prefetch
-    assert found
-    for ticket in some:
-        if ticket.id in found:
-            assert derive_comment_fields(ticket, found[ticket.id]) == connector.load_comments(
-                ticket
-            ), ticket.id
+    assert connector.prefetch_comments(tickets[: events.EXPORT_WEIGHT - 1]) == {}
+    assert connector.calls["GET /api/v2/incremental/ticket_events.json"] == 0

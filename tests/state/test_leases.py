@@ -75,6 +75,19 @@ def test_a_stale_holder_cannot_move_a_bookmark_or_record_an_effect(
     assert w1.balance(["a"]) == []
 
 
+def test_a_stale_holder_cannot_write_a_page_either(pg: None, open_state: Open) -> None:
+    w1, w2 = open_state("w1", lease_ttl=0.5), open_state("w2", lease_ttl=0.5)
+    w1.balance(["a"])
+    with w1.page_writes("a"):  # fenced once, then one transaction
+        w1.observe("a", Ticket(id=1, status="open", requester=Person(id=1)))
+        w1.observe("a", Ticket(id=2, status="open", requester=Person(id=1)))
+    time.sleep(0.7)
+    assert w2.balance(["a"]) == ["a"]
+    with pytest.raises(LeaseLost), w1.page_writes("a"):
+        w1.observe("a", Ticket(id=3, status="open", requester=Person(id=1)))
+    assert w2.mirror_count("a") == 2
+
+
 def test_an_expired_lease_is_refused_even_when_nobody_took_it(pg: None, open_state: Open) -> None:
     w1 = open_state("w1", lease_ttl=0.3)
     w1.balance(["a"])

@@ -204,3 +204,29 @@ def test_records_are_kept_per_connector(store: StateStore) -> None:
     store.put_record("zd", "contact", "1", {"tags": []}, NOW)
     assert store.record("zd", "contact", "1") == {"tags": []}
     assert store.record("fd", "contact", "1") is None
+
+
+def test_a_pages_writes_land_together_or_not_at_all(store: StateStore) -> None:
+    with store.page_writes("zd"):
+        for tid in (1, 2, 3):
+            store.observe("zd", ticket(tid))
+        store.set_due("zd", 1, NOW + timedelta(hours=1))
+    assert store.mirror_count("zd") == 3 and store.due_index_size("zd") == 1
+
+    class Stop(Exception):
+        pass
+
+    try:
+        with store.page_writes("zd"):
+            store.observe("zd", ticket(4))
+            raise Stop
+    except Stop:
+        pass
+    assert store.mirror_count("zd") == 3  # the failed page left nothing behind
+
+
+def test_page_writes_inside_a_dry_run_leave_no_trace(store: StateStore) -> None:
+    with store.dry_run(), store.page_writes("zd"):
+        store.observe("zd", ticket(1))
+        assert store.mirror_count("zd") == 1
+    assert store.mirror_count("zd") == 0

@@ -194,6 +194,21 @@ def test_a_burst_goes_through_jobs_not_single_writes(tmp_path: Path) -> None:
     assert second.updates == 0 and second.tasks_created == 0
 
 
+def test_jobs_are_polled_soon_after_submission_then_less_often(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 25)
+    slept: list[float] = []
+    worker, _store = make_worker(tmp_path)
+    worker.bulk = BulkSettings(threshold=5, wait=300.0, sleep=slept.append)
+
+    worker.run_cycle(connector)
+
+    # the fake runs a job when first polled: each wave of jobs waits one short pause only
+    assert slept and set(slept) == {0.25}
+    assert connector.calls["GET job_statuses"] == len(slept)
+
+
 def test_below_the_threshold_writes_one_by_one(tmp_path: Path) -> None:
     desk = FakeHelpdesk(NOW)
     connector = BulkFake(desk)

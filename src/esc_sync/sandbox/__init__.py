@@ -8,10 +8,19 @@ tests start it in a thread. Seeded with realistic tickets; `expectations()` says
 rules must do to them; `/__sandbox/...` hooks inject faults and simulate people.
 """
 
-from esc_sync.sandbox.seed import BASE_TICKETS, expectations, seeded_store
+from esc_sync.sandbox.seed import BASE_TICKETS, Density, expectations, seeded_store
 from esc_sync.sandbox.server import Sandbox, serve
 from esc_sync.sandbox.store import Store
 
 BOT_EMAIL = "escalations-bot@sandbox.test"
 
-__all__ = ["BASE_TICKETS", "BOT_EMAIL", "Sandbox", "Store", "expectations", "seeded_store", "serve"]
+__all__ = [
+    "BASE_TICKETS",
+    "BOT_EMAIL",
+    "Density",
+    "Sandbox",
+    "Store",
+    "expectations",
+    "seeded_store",
+    "serve",
+]

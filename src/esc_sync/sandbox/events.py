@@ -2,7 +2,8 @@
 
 Each comment is one event (an audit) whose child is the comment itself when the caller asks for
 `include=comment_events` (otherwise only `comment_present` / `comment_public` flags); every ticket
-also has one change event at its `updated_at` when that is later than its last comment. Pages
+also has one change event at its `updated_at` when that is later than its last comment, and its
+seeded field changes (`Ticket.updates`) spread over its life. Pages
 hold about 1,000 events and never split a second; `next_page` restarts at `end_time`
 (inclusive), so the boundary second comes again, as in Zendesk (helpdesk-apis.md §A5.5).
 """
@@ -21,6 +22,7 @@ from esc_sync.sandbox.wire import Reply, Request
 
 PAGE = 1000
 CHANGE_EVENT_BASE = 10**15  # ids of the synthetic per-ticket change events
+UPDATE_EVENT_BASE = 2 * 10**15  # ids of the seeded field changes (`Ticket.updates`)
 
 _Event = tuple[int, int, int, Ticket, Comment | None]  # timestamp, event id, ticket id, ...
 
@@ -59,6 +61,11 @@ def _all_events(store: Store) -> list[_Event]:
         if last is None or ticket.updated_at > last:
             stamp = int(ticket.updated_at.timestamp())
             out.append((stamp, CHANGE_EVENT_BASE + ticket.id, ticket.id, ticket, None))
+        span = ticket.updated_at - ticket.created_at
+        for k in range(ticket.updates):  # spread over the ticket's life, before its last change
+            stamp = int((ticket.created_at + span * (k + 1) / (ticket.updates + 1)).timestamp())
+            event_id = UPDATE_EVENT_BASE + ticket.id * 1000 + 2 * k
+            out.append((stamp, event_id, ticket.id, ticket, None))
     return out
 
 

@@ -51,6 +51,12 @@ RULE_TARGETS = {
     "needs-approval": "t2",
 }
 TIERS = ("t1", "t2", "t3", "t4")
+NOTE_WORDS = (
+    "Checked the account history and the recent invoices; nothing unusual so far.",
+    "Asked the customer's admin for the workspace id and a screenshot of the error.",
+    "Reproduced on staging with the same browser; attaching the console log to the ticket.",
+    "Spoke to billing: the charge is pending and should settle within two business days.",
+)
 BASE_TICKETS = len(SCENARIOS) + len(PLAIN)
 _AGO = re.compile(r"^(\d+)([mhd])$")
 
@@ -62,6 +68,21 @@ def ago(text: str) -> timedelta:
         raise ValueError(f"bad duration {text!r}")
     unit = {"m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
     return timedelta(**{unit: int(found.group(1))})
+
+
+@dataclass(frozen=True, slots=True)
+class Density:
+    """How busy a seeded ticket is: at least `comments` comments (the scenario's thread padded
+    with agents' internal notes of about `length` characters, which no default rule reads), and
+    `updates` field changes without a comment (status, assignee, ...) besides the last change.
+
+    Notes never change a rule's outcome: they are not replies, not customer text, and they are
+    placed before the thread's last comment, so `updated_at` stays where the scenario put it.
+    """
+
+    comments: int = 4
+    updates: int = 0
+    length: int = 240
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +181,7 @@ def _ticket(
     now: datetime,
     rng: random.Random,
     teams: dict[str, list[int]],
+    density: Density,
 ) -> Ticket:
     """One seeded ticket with its comment thread and metric counters."""
     spec, tid = planned.spec, planned.ticket_id
@@ -169,11 +191,11 @@ def _ticket(
     assignee = None if spec.status == "new" else rng.choice(team)
     channel = rng.choice(("email", "web"))
     spread = min((now - created) * 0.8, timedelta(days=3))
-    count = len(spec.thread)
     comments: list[Comment] = []
-    for i, (who, text) in enumerate(spec.thread):
-        at = seconds(created + (spread * i / (count - 1) if count > 1 else timedelta(0)))
-        author = requester.id if who == "c" else (assignee or rng.choice(team))
+    for pad, (who, text), at in _padded(spec.thread, density, created, spread, tid):
+        # a note's author is picked without the rng, so padding leaves every other detail as is
+        fallback = team[tid % len(team)] if pad else None
+        author = requester.id if who == "c" else (assignee or fallback or rng.choice(team))
         cid, aid = store.comment_id(), store.audit_id()
         via = channel if who == "c" else "web"
         comments.append(Comment(cid, author, text, html_of(text), who != "n", at, aid, via))
@@ -217,23 +239,67 @@ def _ticket(
         assigned_at=assigned,
         group_stations=1 + TIERS.index(spec.group),
         assignee_stations=1 if assignee else 0,
+        updates=density.updates,
     )
 
 
-def build(store: Store, *, tickets: int = 64, seed: int = 7) -> dict[int, dict[str, Any]]:
+def _padded(
+    thread: tuple[tuple[str, str], ...],
+    density: Density,
+    created: datetime,
+    spread: timedelta,
+    tid: int,
+) -> list[tuple[bool, tuple[str, str], datetime]]:
+    """The thread with internal notes added after the description, each line with its time.
+
+    The scenario's lines keep their times; the notes fall between the first line and the second
+    (at the first line's second when the thread has one line), so the last comment is unchanged.
+    """
+    count = len(thread)
+    times = [
+        seconds(created + (spread * i / (count - 1) if count > 1 else timedelta(0)))
+        for i in range(count)
+    ]
+    extra = max(0, density.comments - count)
+    after = times[1] if count > 1 else times[0]
+    out = [(False, thread[0], times[0])]
+    for k in range(extra):
+        text = _note(tid, k, density.length)
+        at = seconds(times[0] + (after - times[0]) * (k + 1) / (extra + 1))
+        out.append((True, ("n", text), at))
+    out.extend((False, line, at) for line, at in zip(thread[1:], times[1:], strict=True))
+    return out
+
+
+def _note(tid: int, k: int, length: int) -> str:
+    """An agent's internal note of about `length` characters (deterministic)."""
+    words: list[str] = []
+    i = tid + k
+    while sum(len(w) + 1 for w in words) < length:
+        words.append(NOTE_WORDS[i % len(NOTE_WORDS)])
+        i += 1
+    return " ".join(words)[: max(length, 1)]
+
+
+def build(
+    store: Store, *, tickets: int = 64, seed: int = 7, density: Density | None = None
+) -> dict[int, dict[str, Any]]:
     """Fill `store` with the seed (at least the base scenarios); returns the expectations."""
+    density = density or Density()
     with store.lock:
         now = seconds(store.now())
         rng = random.Random(seed)
         people = _people(store, now, tickets)
         teams = {group: _team(people, group) for group in GROUPS}
         for planned in plan(tickets):
-            store.seeded(_ticket(store, planned, people, now, rng, teams))
+            store.seeded(_ticket(store, planned, people, now, rng, teams, density))
     return expectations(tickets, seed)
 
 
-def seeded_store(*, tickets: int = 64, seed: int = 7, now: datetime | None = None) -> Store:
+def seeded_store(
+    *, tickets: int = 64, seed: int = 7, now: datetime | None = None, density: Density | None = None
+) -> Store:
     """A seeded store without a server (for tests and `rules explain` experiments)."""
     store = Store(Clock(now))
-    build(store, tickets=tickets, seed=seed)
+    build(store, tickets=tickets, seed=seed, density=density)
     return store

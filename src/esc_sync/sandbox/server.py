@@ -16,7 +16,7 @@ from esc_sync.sandbox.admin import Admin
 from esc_sync.sandbox.faults import FaultBook
 from esc_sync.sandbox.freshdesk_api import FreshdeskGateway
 from esc_sync.sandbox.gateway import Gateway
-from esc_sync.sandbox.seed import CUSTOM_FIELD_IDS, build
+from esc_sync.sandbox.seed import CUSTOM_FIELD_IDS, Density, build
 from esc_sync.sandbox.store import Clock, Store
 from esc_sync.sandbox.webhooks import WebhookSender
 from esc_sync.sandbox.wire import Reply, Request
@@ -122,17 +122,19 @@ class Sandbox:
         account_limit: int = 700,
         dialect: str = "zendesk",
         job_delay: float = 0.0,
+        density: Density | None = None,
     ) -> None:
         """Seed the helpdesk and bind the socket (the port is known from here on).
 
-        Bulk jobs (Zendesk dialect) run `job_delay` seconds after they were submitted.
+        Bulk jobs (Zendesk dialect) run `job_delay` seconds after they were submitted; `density`
+        says how many comments and field changes a seeded ticket has (default `Density()`).
         """
         if dialect not in DIALECTS:
             raise ValueError(f"unknown sandbox dialect {dialect!r} (one of {', '.join(DIALECTS)})")
         self.dialect = dialect
         self.token = token
         self.store = Store(Clock(now))
-        self.expectations = build(self.store, tickets=tickets, seed=seed)
+        self.expectations = build(self.store, tickets=tickets, seed=seed, density=density)
         self.faults = FaultBook()
         self._server = _Server((host, port), _Handler)
         self._server.sandbox = self

@@ -126,6 +126,7 @@ class Ticket:
     assigned_at: datetime | None = None
     group_stations: int = 1
     assignee_stations: int = 0
+    updates: int = 0  # seeded field changes without a comment (ticket-event export only)
 
     @property
     def generated_timestamp(self) -> int:

@@ -7,6 +7,7 @@ transaction back and nothing is written.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -54,6 +55,8 @@ class PgBase(LeaseBoard):
         self.where = describe(url)
         self.dry = False
         self._dry_conn: psycopg.Connection[Row] | None = None
+        # thread -> (connector, connection) of an open `page_writes` transaction
+        self._page_conn: dict[int, tuple[str, psycopg.Connection[Row]]] = {}
         self._wait = connect_timeout
         try:  # one direct connection first: its error says why (the pool's only "timed out")
             psycopg.connect(url, connect_timeout=max(int(connect_timeout), 1)).close()
@@ -80,6 +83,10 @@ class PgBase(LeaseBoard):
         if self._dry_conn is not None:
             yield self._dry_conn
             return
+        held = self._page_conn.get(threading.get_ident())
+        if held is not None:
+            yield held[1]
+            return
         try:
             with self.pool.connection(timeout=self._wait) as conn:
                 yield conn
@@ -104,8 +111,28 @@ class PgBase(LeaseBoard):
             return conn.execute(sql, args).fetchall()
 
     @contextmanager
+    def page_writes(self, connector: str) -> Iterator[None]:
+        """One fenced transaction on one connection for this thread's writes of `connector`
+        inside the body (the lease is checked once, at its start)."""
+        if self._dry_conn is not None or threading.get_ident() in self._page_conn:
+            yield
+            return
+        with self.connection() as conn, conn.transaction():
+            if self.fencing:
+                self.fence(conn, connector)
+            self._page_conn[threading.get_ident()] = (connector, conn)
+            try:
+                yield
+            finally:
+                del self._page_conn[threading.get_ident()]
+
+    @contextmanager
     def _fenced(self, connector: str) -> Iterator[psycopg.Connection[Row]]:
         """One transaction whose writes land only while this worker holds `connector`."""
+        held = self._page_conn.get(threading.get_ident())
+        if held is not None and held[0] == connector:
+            yield held[1]  # inside `page_writes`: its transaction, fenced at its start
+            return
         with self.connection() as conn:
             if self._dry_conn is not None:
                 yield conn

@@ -98,6 +98,21 @@ class Store(SqliteRecords):
             self.dry = False
             self.db.execute("ROLLBACK")
 
+    @contextmanager
+    def page_writes(self, connector: str) -> Iterator[None]:
+        """One transaction for the body's writes (inside a dry run's, that one)."""
+        del connector  # one worker owns a SQLite file: no lease to check
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     # -- bookmarks --------------------------------------------------------------------------
 
     def bookmark(self, connector: str) -> str | None:

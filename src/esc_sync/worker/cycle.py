@@ -247,8 +247,9 @@ class Worker:
         now = self.clock()
         name = connector.name
         self.write_batch(connector, batch.deferred, now, report)
-        for ticket_id in batch.handled:
-            self.clockwork.reschedule(name, ticket_id, now)
+        with self.store.page_writes(name):  # state only: the batch's writes are done above
+            for ticket_id in batch.handled:
+                self.clockwork.reschedule(name, ticket_id, now)
         self.surges.backfill(connector, batch.touched, batch.handled, now, report)
         if not report.dry_run and batch.bookmark is not None:
             self.store.set_bookmark(name, batch.bookmark, self.clock())
@@ -275,8 +276,9 @@ class Worker:
             self.recorder.skipped(name, report, rec.ticket_id, rec.reason, now, rec.payload)
         tickets = [t for t in page.tickets if not t.is_worker_task]
         report.tickets_read += len(tickets)
-        for ticket in tickets:
-            self.store.observe(name, ticket)
+        with self.store.page_writes(name):  # one transaction for the page's mirror rows
+            for ticket in tickets:
+                self.store.observe(name, ticket)
         tickets = [self.enrich(name, t, now) for t in tickets]
         if prefetch:
             tickets = self._prefetch_comments(connector, tickets, now)
@@ -325,12 +327,13 @@ class Worker:
         if not found:
             return tickets
         out: list[Ticket] = []
-        for ticket in tickets:
-            comments = found.get(ticket.id)
-            if comments is not None and not ticket.comments_loaded:
-                ticket = derive_comment_fields(ticket, comments)
-                self.store.observe(connector.name, ticket)  # the mirror keeps the text
-            out.append(ticket)
+        with self.store.page_writes(connector.name):
+            for ticket in tickets:
+                comments = found.get(ticket.id)
+                if comments is not None and not ticket.comments_loaded:
+                    ticket = derive_comment_fields(ticket, comments)
+                    self.store.observe(connector.name, ticket)  # the mirror keeps the text
+                out.append(ticket)
         return out
 
     # -- one ticket ---------------------------------------------------------------------------

@@ -151,6 +151,7 @@ class ZendeskConnector(HttpBacked):
         page = Page(tickets=[], bookmark=after, end_of_stream=end_of_stream)
         for raw in raw_tickets:
             self._add_record(page, raw, side)
+        self._scan.feed(page.tickets)  # the comment scan drops what earlier pages needed
         self._log.info(
             "zendesk.page",
             tickets=len(page.tickets),

@@ -41,8 +41,11 @@ def test_report_is_self_contained_and_holds_the_figures(report: Path) -> None:
         "Are we meeting our targets?",
         "By SLA profile",
         "Customer satisfaction",
+        "Messages to people",
     ):
         assert heading in html
+    messages = html.split("Messages to people")[1].split("</table>")[0]
+    assert re.search(r"<td>team-leads</td><td>[1-9]\d*</td>", messages)  # sent, counted
     assert "manager-request" in html and "#29" not in html.split("Open escalations")[1]
 
 

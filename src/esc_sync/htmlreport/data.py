@@ -71,6 +71,8 @@ class ReportData:
     dry_records: int = 0
     notes: list[str] = field(default_factory=list)
     targets: TargetsReport = field(default_factory=TargetsReport)  # attainment, satisfaction
+    # messages to people, per channel: outcome ("sent", "retrying", "failed") -> count
+    messages: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def resolve_histogram(self) -> list[tuple[str, int]]:
         """Time to resolve, bucketed."""
@@ -115,6 +117,7 @@ def build_report_data(
             data.dry_records += 1
             continue
         live.append(record)
+        _count_message(data, record)
         if record.get("outcome") != "applied" or not record.get("rules"):
             continue
         key = (str(record.get("connector")), int(record.get("ticket") or 0))
@@ -142,6 +145,17 @@ def build_report_data(
         live, mirror, store.tier_entries, escalated, now=now, since=since, tier_order=tier_order
     )
     return data
+
+
+def _count_message(data: ReportData, record: dict[str, Any]) -> None:
+    """A message's audit line (`notification-sent`, `-retrying`, `-failed`) counted by channel."""
+    outcome = str(record.get("outcome") or "")
+    notice = record.get("notification")
+    if not outcome.startswith("notification-") or not isinstance(notice, dict):
+        return
+    per = data.messages.setdefault(str(notice.get("channel")), {})
+    kind = outcome.removeprefix("notification-")
+    per[kind] = per.get(kind, 0) + 1
 
 
 def _days(since: datetime, now: datetime) -> list[str]:

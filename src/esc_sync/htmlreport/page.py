@@ -77,6 +77,19 @@ def _open_table(tier: str, tickets: list[OpenTicket], now: datetime) -> str:
     )
 
 
+def _messages_table(messages: dict[str, dict[str, int]]) -> str:
+    """Messages to people per channel: sent, tried again later, failed (dead-lettered)."""
+    if not messages:
+        return "<p>No message was sent to a channel in this period.</p>"
+    head = "<tr><th>channel</th><th>sent</th><th>tried again later</th><th>failed</th></tr>"
+    rows = "".join(
+        f"<tr><td>{escape(channel)}</td><td>{per.get('sent', 0)}</td>"
+        f"<td>{per.get('retrying', 0)}</td><td>{per.get('failed', 0)}</td></tr>"
+        for channel, per in sorted(messages.items())
+    )
+    return f'<table class="messages">{head}{rows}</table>'
+
+
 def render_page(data: ReportData, *, title: str = "esc-sync escalation report") -> str:
     """The whole page."""
     open_count = sum(len(v) for v in data.open_by_tier.values())
@@ -149,6 +162,8 @@ and the audit log</p>
 {charts}
 </div>
 {targets_page.section(data.targets)}
+<h2>Messages to people</h2>
+{_messages_table(data.messages)}
 <h2>Recurring themes</h2>
 <div class="grid">{themes}</div>
 <h2>Open escalations by tier</h2>

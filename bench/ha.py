@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--pauses", type=int, default=1)
     parser.add_argument("--poll", default="2s")
-    parser.add_argument("--ttl", default="5s")
+    parser.add_argument("--ttl", default="10s")
     parser.add_argument("--profiles", type=int, default=20)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(

@@ -238,6 +238,7 @@ def run_ha(
             for _ in range(workers):
                 fleet.start()
             wait_for_holder(state, "sandbox")
+            _wait_for_seed(box, expected, timeout=240.0)  # takeovers are measured in steady state
             feeder = threading.Thread(target=feed, daemon=True)
             feeder.start()
             time.sleep(3.0)
@@ -305,6 +306,16 @@ def _next_write_after(box: Sandbox, at: datetime, timeout: float) -> float:
                 return round((when - at).total_seconds(), 2)
         time.sleep(0.2)
     return float("inf")
+
+
+def _wait_for_seed(box: Sandbox, expected: dict[int, dict[str, Any]], timeout: float) -> None:
+    """Wait until the seeded escalations are on the helpdesk: the first sync is behind us."""
+    deadline = time.monotonic() + timeout
+    wanted = [tid for tid, want in expected.items() if want["rules"]]
+    while time.monotonic() < deadline:
+        if all(_markers(box, tid) for tid in wanted):
+            return
+        time.sleep(0.5)
 
 
 def _settle(box: Sandbox, fed: list[int], timeout: float) -> None:

@@ -12,8 +12,15 @@ from esc_sync.apply.recorder import AuditLog
 from esc_sync.clock import Clock, clock_from_env
 from esc_sync.config import Config, load_config
 from esc_sync.connectors import build_connector
-from esc_sync.connectors.base import BudgetSharing, CachingConnector, Connector, FieldDemand
+from esc_sync.connectors.base import (
+    BudgetSharing,
+    CachingConnector,
+    Connector,
+    FieldDemand,
+    ObservableConnector,
+)
 from esc_sync.connectors.budget import AccountBudgets
+from esc_sync.connectors.http import ResponseHook
 from esc_sync.durations import parse_duration
 from esc_sync.errors import ConfigError
 from esc_sync.notify import unset_channels
@@ -57,6 +64,13 @@ class App:
         return PolicyReloader(
             self.config.rules_path, lambda: load_policy_for(self.config), self.use_policy
         )
+
+
+def _keep_alive(store: StateStore, name: str) -> ResponseHook:
+    def hook(status: int, method: str, path: str) -> None:
+        store.keep_alive(name)
+
+    return hook
 
 
 def tell_fields(connectors: list[Connector], policy: Policy) -> None:
@@ -109,6 +123,8 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
     connectors = [build_connector(p, now=clock) for p in config.profiles]
     tell_fields(connectors, policy)
     for connector in connectors:
+        if isinstance(connector, ObservableConnector):  # answers received: the lease is alive
+            connector.add_response_hook(_keep_alive(store, connector.name))
         if isinstance(connector, CachingConnector):  # contacts and cursors kept between runs
             connector.use_cache(ConnectorCache(store, connector.name, clock))
         if isinstance(store, AccountBudgets) and isinstance(connector, BudgetSharing):

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from esc_sync.errors import StateUnavailable
+from esc_sync.errors import LeaseLost, StateUnavailable
 from esc_sync.state.pg_leases import LeaseBoard
 
 Row = tuple[Any, ...]
@@ -113,34 +113,48 @@ class PgBase(LeaseBoard):
     @contextmanager
     def page_writes(self, connector: str) -> Iterator[None]:
         """One fenced transaction on one connection for this thread's writes of `connector`
-        inside the body (the lease is checked once, at its start)."""
+        inside the body. The lease is checked at the end, just before the commit, so the lease
+        row is locked only for that instant (a worker stalled inside the body never blocks a
+        takeover), and the server ends a transaction left idle longer than the lease TTL (a
+        paused worker's row locks do not outlive its lease)."""
         if self._dry_conn is not None or threading.get_ident() in self._page_conn:
             yield
             return
+        if self.fencing and connector not in self.tokens:
+            raise LeaseLost(connector)
         with self.connection() as conn, conn.transaction():
-            if self.fencing:
-                self.fence(conn, connector)
+            conn.execute(
+                "SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+                (str(max(int(self.lease_ttl * 1000), 1000)),),
+            )
             self._page_conn[threading.get_ident()] = (connector, conn)
             try:
                 yield
             finally:
                 del self._page_conn[threading.get_ident()]
+            if self.fencing:
+                self.fence(conn, connector)  # still ours? else LeaseLost: all rolled back
+
+    def _in_page_transaction(self) -> bool:
+        return threading.get_ident() in self._page_conn
 
     @contextmanager
     def _fenced(self, connector: str) -> Iterator[psycopg.Connection[Row]]:
         """One transaction whose writes land only while this worker holds `connector`."""
         held = self._page_conn.get(threading.get_ident())
         if held is not None and held[0] == connector:
-            yield held[1]  # inside `page_writes`: its transaction, fenced at its start
+            yield held[1]  # inside `page_writes`: its transaction, fenced at its end
             return
+        if self.fencing and self._dry_conn is None and connector not in self.tokens:
+            raise LeaseLost(connector)
         with self.connection() as conn:
             if self._dry_conn is not None:
                 yield conn
                 return
             with conn.transaction():
-                if self.fencing:
-                    self.fence(conn, connector)
                 yield conn
+                if self.fencing:  # last, so the lease row is locked only until the commit
+                    self.fence(conn, connector)
 
     def _write(self, connector: str, sql: str, args: Sequence[Any] = ()) -> int:
         with self._fenced(connector) as conn:

@@ -16,13 +16,14 @@ PgBouncer's transaction pooling). All lease times come from the database's clock
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 import psycopg
 
-from esc_sync.errors import LeaseLost
+from esc_sync.errors import LeaseLost, StateUnavailable
 
 Row = tuple[Any, ...]
 
@@ -36,6 +37,7 @@ class LeaseBoard:
         self.worker_id = worker_id
         self.lease_ttl = lease_ttl
         self.tokens: dict[str, int] = {}  # connector → the fencing token this worker holds
+        self.renewed_at: dict[str, float] = {}  # connector → when its lease was last renewed
         self.fencing = True
 
     def connection(self) -> AbstractContextManager[psycopg.Connection[Row]]:
@@ -57,6 +59,23 @@ class LeaseBoard:
         if renewed != 1:
             self.tokens.pop(connector, None)
             raise LeaseLost(connector)
+        self.renewed_at[connector] = time.monotonic()
+
+    def keep_alive(self, connector: str) -> None:
+        """A helpdesk answered this worker's request for `connector`: it is making progress, so
+        renew the lease if a third of its TTL passed since the last renewal. A long run of
+        reads (a first sync under faults) then keeps the lease, while a stalled or paused
+        worker, which gets no answers, loses it. Never raises: a lease found lost here makes the
+        next state write raise `LeaseLost`."""
+        if connector not in self.tokens or self._in_page_transaction():
+            return  # not ours; or our page transaction holds the lease row (renewed with it)
+        if time.monotonic() - self.renewed_at.get(connector, 0.0) < self.lease_ttl / 3:
+            return
+        with suppress(LeaseLost, StateUnavailable):
+            self.check_lease(connector)
+
+    def _in_page_transaction(self) -> bool:
+        return False  # PgBase knows; a board without page transactions never is in one
 
     def holds(self, connector: str) -> bool:
         """Whether this worker believes it holds the connector (the fence has the last word)."""
@@ -105,6 +124,8 @@ class LeaseBoard:
                 "DELETE FROM workers WHERE expires_at < clock_timestamp() - interval '1 day'"
             )
         self.tokens = held
+        now = time.monotonic()
+        self.renewed_at = {name: now for name in held}
         return sorted(held)
 
     def _renew(self, conn: psycopg.Connection[Row], wanted: list[str]) -> dict[str, int]:

@@ -2,11 +2,12 @@
 
     worker ──► PgStore ──► psycopg pool ──► PostgreSQL
                   │
-                  └─ fenced writes: every write for a connector runs in one transaction that
-                     first renews that connector's lease row *if and only if* this worker still
-                     holds it with the token it was given (`UPDATE leases … WHERE holder = me
-                     AND token = t AND expires_at > now`). No row → LeaseLost, nothing written.
-                     The row lock taken by that UPDATE orders the write against a takeover.
+                  └─ fenced writes: every write for a connector runs in one transaction
+                     that, just before its commit, renews that connector's lease row *if and
+                     only if* this worker still holds it with the token it was given
+                     (`UPDATE leases … WHERE holder = me AND token = t AND expires_at > now`).
+                     No row → LeaseLost, nothing written. The row lock taken by that UPDATE
+                     orders the commit against a takeover, and lasts only until the commit.
 
 Leases themselves (who runs which connector) live in `esc_sync.state.pg_leases`. A dry run
 shadows every data table with a temporary copy inside one transaction that is rolled back, so

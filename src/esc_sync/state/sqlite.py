@@ -58,6 +58,9 @@ class Store(SqliteRecords):
     def check_lease(self, connector: str) -> None:
         """Nothing to check: SQLite state has one worker."""
 
+    def keep_alive(self, connector: str) -> None:
+        """Nothing to renew: SQLite state has one worker."""
+
     def release_all(self) -> None:
         """Nothing to give back."""
 

@@ -147,12 +147,13 @@ class BulkApplier:
         no_update = {d.ticket.id for d in items if _update_of(d) is None}
         with_tasks_now = landed_ids | no_update
         self._tasks([d for d in items if d.ticket.id in with_tasks_now], retry)
-        with self.store.page_writes(self.name):
-            for d in items:
-                if d.ticket.id in landed_ids or (d.ticket.id in no_update and d.settled):
-                    self.applier.finish(self.name, self.report, d.tplan, d.made)
-                if not d.settled:
-                    self.applier.postponed.add((self.name, d.ticket.id))
+        # not in one page transaction: `finish` sends each plan's messages, and a message's
+        # `sending` mark must be durable before it goes out (at most one repeat after a crash)
+        for d in items:
+            if d.ticket.id in landed_ids or (d.ticket.id in no_update and d.settled):
+                self.applier.finish(self.name, self.report, d.tplan, d.made)
+            if not d.settled:
+                self.applier.postponed.add((self.name, d.ticket.id))
         return retry
 
     # -- the three phases ---------------------------------------------------------------------

@@ -135,9 +135,6 @@ class PgBase(LeaseBoard):
             if self.fencing:
                 self.fence(conn, connector)  # still ours? else LeaseLost: all rolled back
 
-    def _in_page_transaction(self) -> bool:
-        return threading.get_ident() in self._page_conn
-
     @contextmanager
     def _fenced(self, connector: str) -> Iterator[psycopg.Connection[Row]]:
         """One transaction whose writes land only while this worker holds `connector`."""

@@ -67,15 +67,12 @@ class LeaseBoard:
         reads (a first sync under faults) then keeps the lease, while a stalled or paused
         worker, which gets no answers, loses it. Never raises: a lease found lost here makes the
         next state write raise `LeaseLost`."""
-        if connector not in self.tokens or self._in_page_transaction():
-            return  # not ours; or our page transaction holds the lease row (renewed with it)
+        if connector not in self.tokens:
+            return  # not ours (a page transaction locks the lease row only at its commit)
         if time.monotonic() - self.renewed_at.get(connector, 0.0) < self.lease_ttl / 3:
             return
         with suppress(LeaseLost, StateUnavailable):
             self.check_lease(connector)
-
-    def _in_page_transaction(self) -> bool:
-        return False  # PgBase knows; a board without page transactions never is in one
 
     def holds(self, connector: str) -> bool:
         """Whether this worker believes it holds the connector (the fence has the last word)."""

@@ -87,13 +87,8 @@ class PgBase(LeaseBoard):
         if held is not None:
             yield held[1]
             return
-        try:
-            with self.pool.connection(timeout=self._wait) as conn:
-                yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
-            raise StateUnavailable(
-                f"state database {self.where}: connection lost or refused: {reason(exc)}"
-            ) from None
+        with self.pooled() as conn:
+            yield conn
 
     @contextmanager
     def pooled(self) -> Iterator[psycopg.Connection[Row]]:

@@ -8,11 +8,7 @@ from typing import Any
 
 from esc_sync.model import TierEntry
 from esc_sync.state.pg_base import PgBase
-from esc_sync.state.sqlite import sortable_utc
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+from esc_sync.state.sqlite import iso_or_none, sortable_utc
 
 
 class PgLadder(PgBase):
@@ -144,8 +140,8 @@ class PgLadder(PgBase):
             (
                 entry.respond_by.isoformat(),
                 entry.resolve_by.isoformat(),
-                _iso(entry.responded_at),
-                _iso(entry.paused_since),
+                iso_or_none(entry.responded_at),
+                iso_or_none(entry.paused_since),
                 state,
                 entry.connector,
                 entry.ticket_id,

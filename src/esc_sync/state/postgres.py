@@ -32,10 +32,7 @@ from esc_sync.state.pg_ladder import PgLadder
 from esc_sync.state.pg_pokes import PgPokes
 from esc_sync.state.pg_schema import DATA_TABLES, MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION
 from esc_sync.state.snapshot import dump_ticket, load_ticket
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+from esc_sync.state.sqlite import iso_or_none
 
 
 class PgStore(PgLadder, PgBudgets, PgPokes):
@@ -156,8 +153,8 @@ class PgStore(PgLadder, PgBudgets, PgPokes):
                     episode,
                     ticket.tier,
                     ticket.requester.id,
-                    _iso(ticket.created_at),
-                    _iso(ticket.updated_at),
+                    iso_or_none(ticket.created_at),
+                    iso_or_none(ticket.updated_at),
                     dump_ticket(ticket),
                 ),
             )

@@ -22,7 +22,7 @@ from esc_sync.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from esc_sync.state.snapshot import dump_ticket, load_ticket
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_or_none(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -164,8 +164,8 @@ class Store(SqliteRecords):
                 episode,
                 ticket.tier,
                 ticket.requester.id,
-                _iso(ticket.created_at),
-                _iso(ticket.updated_at),
+                iso_or_none(ticket.created_at),
+                iso_or_none(ticket.updated_at),
                 dump_ticket(ticket),
             ),
         )
@@ -449,8 +449,8 @@ class Store(SqliteRecords):
             (
                 entry.respond_by.isoformat(),
                 entry.resolve_by.isoformat(),
-                _iso(entry.responded_at),
-                _iso(entry.paused_since),
+                iso_or_none(entry.responded_at),
+                iso_or_none(entry.paused_since),
                 state,
                 entry.connector,
                 entry.ticket_id,

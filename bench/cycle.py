@@ -52,7 +52,7 @@ from memory import _peaks as peaks
 
 from esc_sync.demo import write_demo_config
 from esc_sync.sandbox import Density, Sandbox
-from esc_sync.sandbox.writes import add_comment
+from esc_sync.sandbox.writes import add_comment, update_ticket
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
@@ -142,16 +142,23 @@ def calls_of(box: Sandbox) -> Counter[str]:
     return Counter(endpoint(e) for e in log)
 
 
-def change_some(box: Sandbox, count: int, cycle: int) -> None:
-    """`count` open tickets get a customer reply (spread over the ids, different each cycle)."""
+def change_some(box: Sandbox, count: int, cycle: int, quiet: float = 0.0) -> None:
+    """`count` open tickets change (spread over the ids, different each cycle): a `quiet`
+    share of them is retagged by an agent (no comment), the rest get a customer reply."""
     with box.store.lock:
         open_ids = sorted(
             t.id for t in box.store.tickets.values() if t.status not in ("solved", "closed")
         )
+        agent = next(u for u in box.store.users.values() if u.is_agent)
         step = max(1, len(open_ids) // max(count, 1))
+        quiet_count = round(count * quiet)
         for k in range(count):
             ticket = box.store.tickets[open_ids[(k * step + cycle * 7) % len(open_ids)]]
-            add_comment(box.store, ticket.id, ticket.requester_id, "Any news on this?", True)
+            if k < quiet_count:
+                tags = [*ticket.tags, f"triaged-{cycle}"]
+                update_ticket(box.store, ticket.id, {"tags": tags}, agent)
+            else:
+                add_comment(box.store, ticket.id, ticket.requester_id, "Any news on this?", True)
 
 
 def measure(
@@ -162,6 +169,7 @@ def measure(
     density: Density | None = None,
     helpdesk: str = "zendesk",
     steady: tuple[int, int] = (0, 0),
+    quiet: float = 0.0,
 ) -> dict[str, Any]:
     """One cold cycle over a fresh sandbox and state, then `steady` = (cycles, changed tickets
     per cycle) warm ones; their figures (a steady hour is 120 cycles of 30 s, extrapolated)."""
@@ -233,7 +241,7 @@ def measure(
             row["echo_calls"] = dict(calls_of(box).most_common())
             warm: Counter[str] = Counter()
             for n in range(cycles):
-                change_some(box, changed, n)
+                change_some(box, changed, n, quiet)
                 run_once(tmp, config, env, f"warm{n}")
                 warm.update(calls_of(box))
             hour = Counter({k: v * 120 / cycles for k, v in warm.items()})
@@ -241,6 +249,7 @@ def measure(
             row["steady"] = {
                 "cycles": cycles,
                 "changed_per_cycle": changed,
+                "quiet_share": quiet,
                 "calls_per_cycle": {k: round(v / cycles, 2) for k, v in warm.most_common()},
                 "hour_budgets": {k: round(v) for k, v in hour_budgets.items()},
                 "hour_budget_minutes": hour_minutes,
@@ -269,11 +278,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("CYCLES", "CHANGED"),
         help="warm cycles after the first sync and tickets changed before each (0 0: none)",
     )
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=0.4,
+        help="share of the steady changes made without a comment (an agent retags)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     density = Density(args.comments, args.updates, args.length)
     rows = [
-        measure(n, args.share, mode, args.state, density, args.helpdesk, tuple(args.steady))
+        measure(
+            n, args.share, mode, args.state, density, args.helpdesk, tuple(args.steady), args.quiet
+        )
         for n in args.tickets
         for mode in args.modes
     ]
@@ -298,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             steady = row["steady"]
             print(
                 f"  steady: {steady['cycles']} cycles, {steady['changed_per_cycle']} changed "
-                f"tickets each; per cycle {steady['calls_per_cycle']}"
+                f"tickets each ({steady['quiet_share']:.0%} retagged without a comment); "
+                f"per cycle {steady['calls_per_cycle']}"
             )
             print(f"  a steady hour (120 cycles): requests by budget {steady['hour_budgets']}")
             print(f"  a steady hour: budget-minutes by plan {steady['hour_budget_minutes']}")

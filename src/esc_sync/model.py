@@ -102,6 +102,13 @@ class Ticket:
     external_id: str | None = None
     is_worker_task: bool = False  # a follow-up task the worker itself created
     last_agent_comment: str | None = None  # text of the latest agent comment (briefing history)
+    # When the helpdesk says the newest comment was added (Zendesk: the metric set's
+    # `latest_comment_added_at`, trusted only when the metric set is as new as the ticket).
+    latest_comment_at: datetime | None = None
+    # The comment fields describe every comment up to this instant (set by the worker when it
+    # read them, kept in the mirror): a later version whose newest comment is no newer has the
+    # same comment fields, so they are carried over instead of read again.
+    comments_through: datetime | None = None
     # Rule fields the connector could not know without another call (comment text, say).
     # The engine treats them as unknown (three-valued), so it can ask for them only when needed.
     unknown: frozenset[str] = frozenset()

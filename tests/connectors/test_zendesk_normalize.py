@@ -175,3 +175,62 @@ def test_fixture_files_are_byte_identical_to_the_shared_ones() -> None:
             rel = copy.relative_to(FIXTURES)
             origin = shared / ("synthetic" if rel.parts[0] == "synthetic" else "zendesk") / rel.name
             assert copy.read_bytes() == origin.read_bytes(), rel
+
+
+def _metrics(**changes: object) -> SideLoads:
+    """The side-loads with the ticket's metric set changed."""
+    body = load("synthetic/incremental_sideloads.json")
+    body["metric_sets"][0].update(changes)
+    return SideLoads.from_body(body)
+
+
+def test_the_newest_comment_time_is_kept_when_the_metric_set_is_current(
+    profile: ConnectorProfile,
+) -> None:
+    ticket = normalize_ticket(template_ticket(), _metrics(), profile)
+    assert ticket.latest_comment_at == datetime(2019, 6, 5, 1, 13, 24, tzinfo=UTC)
+
+
+def test_a_metric_set_older_than_the_ticket_vouches_for_no_comment_time(
+    profile: ConnectorProfile,
+) -> None:
+    """Computed before the ticket's last change: a comment may have come since."""
+    stale = _metrics(updated_at="2019-06-05T01:13:23Z")
+    assert normalize_ticket(template_ticket(), stale, profile).latest_comment_at is None
+
+
+def test_a_ticket_whose_one_comment_is_the_description_needs_no_comment_read(
+    profile: ConnectorProfile,
+) -> None:
+    """The newest comment was added at creation and the requester (an end user) submitted
+    it: the description is the customer's only comment, every comment field is known."""
+    sides = _metrics(latest_comment_added_at="2019-06-03T02:23:47Z", replies=0)
+    ticket = normalize_ticket(template_ticket(), sides, profile)
+    assert ticket.comments_loaded
+    assert not ticket.unknown & COMMENT_FIELDS
+    assert ticket.latest_customer_comment == ticket.description
+    assert ticket.customer_comments == ticket.description
+    assert ticket.customer_replies == 0 and ticket.agent_replies == 0
+    assert ticket.last_customer_reply_at is None and ticket.first_agent_reply_at is None
+    assert [c.author_role for c in ticket.comments] == ["customer"]
+
+
+@pytest.mark.parametrize(
+    ("ticket_changes", "metric_changes"),
+    [
+        ({}, {}),  # a comment came after creation
+        ({"submitter_id": 377922500099}, {}),  # an agent opened it for the customer
+        ({"requester_id": 377922500404, "submitter_id": 377922500404}, {}),  # role unknown
+        ({"description": ""}, {}),
+        ({}, {"updated_at": "2019-06-05T01:13:23Z"}),  # the metric set is older than the ticket
+    ],
+)
+def test_the_description_stands_in_only_when_it_is_certainly_the_only_comment(
+    profile: ConnectorProfile, ticket_changes: dict[str, object], metric_changes: dict[str, object]
+) -> None:
+    at_creation = {"latest_comment_added_at": "2019-06-03T02:23:47Z"}
+    if ticket_changes or metric_changes:
+        metric_changes = {**at_creation, **metric_changes}
+    ticket = normalize_ticket(template_ticket(**ticket_changes), _metrics(**metric_changes), profile)
+    assert not ticket.comments_loaded
+    assert "latest_customer_comment" in ticket.unknown

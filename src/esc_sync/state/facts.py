@@ -8,10 +8,49 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from esc_sync.model import Ticket
+from esc_sync.model import COMMENT_FIELDS, Ticket
 from esc_sync.plan.facts import Facts, History
 from esc_sync.policy import Policy
 from esc_sync.state.protocol import FactSource, Mirror
+
+# A comment read this soon after the newest comment is not vouched for: another comment in
+# the same second, or a helpdesk clock ahead of ours, could still be missing from it.
+SETTLED = timedelta(seconds=61)
+
+
+def vouch_comments(ticket: Ticket, now: datetime) -> Ticket:
+    """The ticket, once its comments are read, marked as describing every comment up to its
+    newest one (`comments_through`), so the mirror can stand in for the next read."""
+    latest = ticket.latest_comment_at
+    if not ticket.comments_loaded or latest is None or now - latest < SETTLED:
+        return ticket
+    return dataclasses.replace(ticket, comments_through=latest)
+
+
+def with_mirrored_comments(store: Mirror, connector: str, ticket: Ticket) -> Ticket:
+    """The ticket with its comment fields from the mirror when no comment came since they
+    were read: the helpdesk's newest-comment time is no later than `comments_through`. The
+    comments themselves are not kept, so the ticket stays not `comments_loaded` (markers are
+    read only when the comments are)."""
+    latest = ticket.latest_comment_at
+    if ticket.comments_loaded or latest is None or not ticket.unknown & COMMENT_FIELDS:
+        return ticket
+    old = store.mirrored(connector, ticket.id)
+    if (
+        old is None
+        or old.comments_through is None
+        or latest > old.comments_through
+        or old.unknown & COMMENT_FIELDS
+    ):
+        return ticket
+    carried = {f: getattr(old, f) for f in COMMENT_FIELDS if f in ticket.unknown}
+    return dataclasses.replace(
+        ticket,
+        **carried,
+        last_agent_comment=old.last_agent_comment,
+        comments_through=old.comments_through,
+        unknown=ticket.unknown - COMMENT_FIELDS,
+    )
 
 
 def with_requester_history(store: Mirror, connector: str, ticket: Ticket, now: datetime) -> Ticket:

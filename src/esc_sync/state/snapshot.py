@@ -15,6 +15,8 @@ _TIMES = (
     "first_agent_reply_at",
     "last_customer_reply_at",
     "last_agent_reply_at",
+    "latest_comment_at",
+    "comments_through",
 )
 _SKIP = ("comments", "comments_loaded")
 

@@ -22,7 +22,7 @@ from esc_sync.plan.ladder import pending_steps, plan_ladder
 from esc_sync.plan.retarget import entry_basis, retarget_due
 from esc_sync.plan.ticket import TicketPlan
 from esc_sync.policy import Policy
-from esc_sync.state.facts import gather_facts
+from esc_sync.state.facts import gather_facts, vouch_comments
 from esc_sync.state.protocol import StateStore
 
 log = structlog.get_logger("esc_sync.clock")
@@ -93,7 +93,7 @@ class Clockwork:
             entry.paused_since = None
         if entry.responded_at is None:
             if not ticket.comments_loaded:
-                ticket = connector.load_comments(ticket)
+                ticket = vouch_comments(connector.load_comments(ticket), now)
                 self.worker.store.observe(name, ticket)
             replies = [
                 c.created_at

@@ -36,6 +36,8 @@ from esc_sync.policy import Policy
 from esc_sync.state.facts import (
     gather_facts,
     requester_history,
+    vouch_comments,
+    with_mirrored_comments,
     with_reopens,
     with_requester_history,
 )
@@ -276,6 +278,10 @@ class Worker:
             self.recorder.skipped(name, report, rec.ticket_id, rec.reason, now, rec.payload)
         tickets = [t for t in page.tickets if not t.is_worker_task]
         report.tickets_read += len(tickets)
+        # comment fields the mirror still vouches for (no comment since they were read)
+        tickets = [
+            vouch_comments(with_mirrored_comments(self.store, name, t), now) for t in tickets
+        ]
         with self.store.page_writes(name):  # one transaction for the page's mirror rows
             for ticket in tickets:
                 self.store.observe(name, ticket)
@@ -318,8 +324,13 @@ class Worker:
         connector can; the tickets it cannot vouch for keep the per-ticket read in `_decide`."""
         if not isinstance(connector, CommentPrefetcher):
             return tickets
+        name, store, policy = connector.name, self.store, self.policy
         wanted = [
-            t for t in tickets if not t.comments_loaded and self.policy.needs_comments(t, now)
+            t
+            for t in tickets
+            if needs_comments(
+                policy, t, gather_facts(store, policy, name, t, now, with_history=False), now
+            )
         ]
         if not wanted:
             return tickets
@@ -331,7 +342,7 @@ class Worker:
             for ticket in tickets:
                 comments = found.get(ticket.id)
                 if comments is not None and not ticket.comments_loaded:
-                    ticket = derive_comment_fields(ticket, comments)
+                    ticket = vouch_comments(derive_comment_fields(ticket, comments), now)
                     self.store.observe(connector.name, ticket)  # the mirror keeps the text
                 out.append(ticket)
         return out
@@ -351,7 +362,7 @@ class Worker:
         def plan(ticket: Ticket) -> TicketPlan:
             facts = gather_facts(store, self.policy, name, ticket, now, with_history=False)
             if needs_comments(self.policy, ticket, facts, now):
-                ticket = connector.load_comments(ticket)
+                ticket = vouch_comments(connector.load_comments(ticket), now)
                 store.observe(name, ticket)  # the mirror keeps the text for the clock
                 facts = gather_facts(store, self.policy, name, ticket, now, with_history=False)
             tplan = plan_ticket(self.policy, profile, name, ticket, facts, now)

@@ -6,12 +6,14 @@ Shapes follow the Support API v2: tickets with `custom_fields` [{id, value}], si
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from esc_sync.config import ConnectorProfile
+from esc_sync.connectors.base import derive_comment_fields
 from esc_sync.connectors.payload import MalformedRecord as MalformedRecord
 from esc_sync.connectors.payload import field_value as _field_value
 from esc_sync.connectors.payload import format_time as format_time
@@ -115,7 +117,8 @@ def normalize_ticket(raw: Mapping[str, Any], side: SideLoads, profile: Connector
         is_worker_task=bool(external_id and external_id.startswith(MARKER_PREFIX)),
         unknown=COMMENT_FIELDS | {"reopens"},
     )
-    return _apply_metrics(ticket, side.metrics.get(ticket_id))
+    ticket = _apply_metrics(ticket, side.metrics.get(ticket_id))
+    return _only_description(ticket, _opt_int(raw, "submitter_id"), side.users)
 
 
 def _text(value: Any) -> str:
@@ -222,7 +225,60 @@ def _apply_metrics(ticket: Ticket, metrics: Mapping[str, Any] | None) -> Ticket:
             ticket.first_agent_reply_at = ticket.created_at + timedelta(minutes=minutes)
             unknown.discard("first_agent_reply_at")
     ticket.unknown = frozenset(unknown)
+    latest = metrics.get("latest_comment_added_at")
+    if isinstance(latest, str) and _fresh(metrics, ticket):
+        # an unreadable time vouches for nothing: the comments are read when a rule needs them
+        with contextlib.suppress(MalformedRecord):
+            ticket.latest_comment_at = parse_time(latest, "latest_comment_added_at")
     return ticket
+
+
+def _fresh(metrics: Mapping[str, Any], ticket: Ticket) -> bool:
+    """Whether the metric set was computed for this version of the ticket or a later one
+    (its `updated_at` no older than the ticket's): only then does its newest-comment time say
+    that no comment came since."""
+    try:
+        updated = parse_time(metrics.get("updated_at"), "updated_at")
+    except MalformedRecord:
+        return False
+    return ticket.updated_at is not None and updated >= ticket.updated_at
+
+
+def _only_description(
+    ticket: Ticket, submitter: int | None, users: Mapping[int, Mapping[str, Any]]
+) -> Ticket:
+    """The ticket with its comment fields known when its one comment is the description.
+
+    The metric set says the newest comment was added when the ticket was created (to the
+    second), so the description is the only comment; the requester submitted the ticket and
+    is not an agent, so it is a public customer comment. Anything less certain (an agent
+    opened the ticket for the customer, the requester's role not side-loaded, a worker marker
+    in the text) is left to the comment read.
+    """
+    requester = ticket.requester.id
+    role = users.get(requester, {}).get("role") if requester is not None else None
+    if (
+        ticket.latest_comment_at is None
+        or ticket.created_at is None
+        or ticket.latest_comment_at.replace(microsecond=0)
+        != ticket.created_at.replace(microsecond=0)
+        or submitter is None
+        or submitter != requester
+        or not isinstance(role, str)
+        or role in AGENT_ROLES
+        or not ticket.description
+        or MARKER_PREFIX in ticket.description
+    ):
+        return ticket
+    only = Comment(
+        id=0,  # the description's comment id is not in the ticket; nothing keys on it
+        author_id=requester,
+        body=ticket.description,
+        public=True,
+        created_at=ticket.created_at,
+        author_role="customer",
+    )
+    return derive_comment_fields(ticket, [only])
 
 
 def normalize_comment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from esc_sync.connectors.base import (
     Connector,
     FieldDemand,
     ObservableConnector,
+    PausingConnector,
 )
 from esc_sync.connectors.budget import AccountBudgets
 from esc_sync.connectors.http import ResponseHook
@@ -114,6 +116,7 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
     clock = clock if clock is not None else clock_from_env()
     policy = load_policy_for(config)
     worker_settings = config.settings.worker
+    renew_every = worker_settings.ttl_seconds / 3  # as `keep_alive` renews at most this often
     store = open_store(
         config.state_url,
         worker_id=worker_settings.worker_id,
@@ -125,6 +128,10 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
     for connector in connectors:
         if isinstance(connector, ObservableConnector):  # answers received: the lease is alive
             connector.add_response_hook(_keep_alive(store, connector.name))
+        if isinstance(connector, PausingConnector):  # pausing on purpose: alive as well
+            connector.add_idle_hook(
+                functools.partial(store.keep_alive, connector.name), renew_every
+            )
         if isinstance(connector, CachingConnector):  # contacts and cursors kept between runs
             connector.use_cache(ConnectorCache(store, connector.name, clock))
         if isinstance(store, AccountBudgets) and isinstance(connector, BudgetSharing):
@@ -138,6 +145,7 @@ def build_app(config_path: Path | str, clock: Clock | None = None) -> App:
         bulk=BulkSettings(
             threshold=config.settings.worker.bulk_threshold,
             wait=parse_duration(config.settings.worker.bulk_wait).total_seconds(),
+            keep_alive_every=renew_every,
         ),
     )
     return App(config, policy, store, audit, connectors, worker)

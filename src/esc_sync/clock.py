@@ -5,10 +5,14 @@ a callable returning an aware UTC datetime. In production that is the system clo
 demos and reproducing a report from a given hour, `ESC_SYNC_NOW=2026-03-04T16:05:00Z` makes the
 clock read that instant when the process starts and run on in real time from there (as
 libfaketime's "@" form does), so a sandbox and the worker it serves agree on the hour.
+
+Sleeping is injected the same way (a `Sleep` callable); `wait_alive` sleeps in slices and says
+so between them, for a worker that keeps its leases through a deliberate pause.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from esc_sync.errors import ConfigError
 
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
 NOW_VARIABLE = "ESC_SYNC_NOW"
 
 
@@ -59,3 +64,13 @@ def clock_from_env(environ: Mapping[str, str] | None = None) -> Clock:
     if not text:
         return system_now
     return ShiftedClock(parse_instant(text, NOW_VARIABLE))
+
+
+def wait_alive(sleep: Sleep, seconds: float, every: float, beat: Callable[[], None]) -> None:
+    """Sleep `seconds` in equal slices of at most `every`, calling `beat()` after each slice (so
+    also just before returning): a deliberate wait that still shows the sleeper alive. One
+    slice when `seconds` is within `every` (an infinite `every`: a plain sleep, then a beat)."""
+    slices = math.ceil(seconds / every) if 0 < every < seconds else 1
+    for _ in range(slices):
+        sleep(seconds / slices)
+        beat()

@@ -209,6 +209,28 @@ def test_jobs_are_polled_soon_after_submission_then_less_often(tmp_path: Path) -
     assert connector.calls["GET job_statuses"] == len(slept)
 
 
+def test_a_long_pause_between_polls_keeps_the_lease_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.never = True  # the job is still running after the pause: left to recovery
+    slept: list[float] = []
+    worker, store = make_worker(tmp_path)
+    worker.bulk = BulkSettings(
+        threshold=5, wait=0.0, poll_every=8.0, sleep=slept.append, keep_alive_every=1.0
+    )
+    kept: list[tuple[str, int]] = []  # (connector, slices slept so far) at each renewal
+    monkeypatch.setattr(store, "keep_alive", lambda name: kept.append((name, len(slept))))
+
+    worker.run_cycle(connector)
+
+    # the 8 s pause before the poll went in 1 s slices, the lease kept alive after each one
+    assert slept == [1.0] * 8
+    assert kept == [("fake", n) for n in range(1, 9)]
+
+
 def test_below_the_threshold_writes_one_by_one(tmp_path: Path) -> None:
     desk = FakeHelpdesk(NOW)
     connector = BulkFake(desk)

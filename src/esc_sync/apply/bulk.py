@@ -17,6 +17,8 @@ the tasks only once the note's update is known to have landed.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ import structlog
 from esc_sync.apply.applier import Applier, Planner
 from esc_sync.apply.recovery import settle_ticket
 from esc_sync.apply.results import CycleReport
+from esc_sync.clock import wait_alive
 from esc_sync.connectors.base import BulkWriter, Connector, JobItem, JobStatus
 from esc_sync.errors import HelpdeskError, RateLimited, TransientError
 from esc_sync.model import Intent, Plan, TaskCreate, Ticket, TicketUpdate
@@ -59,6 +62,9 @@ class BulkSettings:
     poll_every: float = 0.25
     poll_max: float = 8.0
     sleep: Callable[[float], None] = time.sleep
+    # While it waits between polls, the worker renews its lease at least this often (the app
+    # sets a third of the lease TTL): a long pause is no reason to hand the connector over.
+    keep_alive_every: float = math.inf
 
 
 @dataclass(slots=True)
@@ -347,8 +353,9 @@ class BulkApplier:
         waiting = list(job_ids)
         deadline = time.monotonic() + self.settings.wait
         pause = self.settings.poll_every
+        keep_alive = functools.partial(self.store.keep_alive, self.name)
         while waiting:
-            self.settings.sleep(pause)
+            wait_alive(self.settings.sleep, pause, self.settings.keep_alive_every, keep_alive)
             self.store.check_lease(self.name)  # following a long job must not lose the lease
             answer = self.writer.poll_jobs(waiting)
             for job_id in waiting:

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.budget import AccountBudgets
-from esc_sync.connectors.http import HttpClient, ResponseHook
+from esc_sync.connectors.http import HttpClient, IdleHook, ResponseHook
 from esc_sync.model import COMMENT_FIELDS, Comment, TaskCreate, Ticket, TicketUpdate
 
 
@@ -179,6 +179,16 @@ class ObservableConnector(Protocol):
 
 
 @runtime_checkable
+class PausingConnector(Protocol):
+    """Optional: a connector whose deliberate pauses can be watched (a worker keeps its lease
+    alive through a long rate-limit pause with it)."""
+
+    def add_idle_hook(self, hook: IdleHook, every: float) -> None:
+        """Call `hook()` at least every `every` seconds while the connector pauses on purpose."""
+        ...
+
+
+@runtime_checkable
 class FieldDemand(Protocol):
     """Optional: a connector that reads some fields only while a rule reads them."""
 
@@ -208,7 +218,8 @@ class BudgetSharing(Protocol):
 
 class HttpBacked:
     """Mixin of the connectors whose API client keeps its `HttpClient` at `client.http`:
-    response hooks (`ObservableConnector`) and the shared account budget (`BudgetSharing`)."""
+    response hooks (`ObservableConnector`), idle hooks (`PausingConnector`) and the shared
+    account budget (`BudgetSharing`)."""
 
     profile: ConnectorProfile
 
@@ -219,6 +230,10 @@ class HttpBacked:
     def add_response_hook(self, hook: ResponseHook) -> None:
         """Tell `hook` of every HTTP answer received (implements `ObservableConnector`)."""
         self._http().add_response_hook(hook)
+
+    def add_idle_hook(self, hook: IdleHook, every: float) -> None:
+        """Tell `hook` every `every` seconds of a deliberate pause (`PausingConnector`)."""
+        self._http().add_idle_hook(hook, every)
 
     def share_budget(self, accounts: AccountBudgets) -> None:
         """Count requests in the account's budget shared by every worker (`BudgetSharing`)."""

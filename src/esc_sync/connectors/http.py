@@ -17,7 +17,10 @@ Writes that may already have landed (a POST, or a PUT marked not idempotent) are
 when the server certainly refused them (429, 503, connect failure).
 
 Response hooks (`add_response_hook`) are told of every HTTP answer received, retried ones
-included: its status code, method and path template. Metrics count 429s with one.
+included: its status code, method and path template. Metrics count 429s with one. Idle hooks
+(`add_idle_hook`) are told, every so often, that the client is pausing on purpose (a 429's
+Retry-After, a quota or shared account pause, a listing's pacing: everything through `pause`);
+the worker keeps its lease alive through both.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
 from esc_sync import logs
+from esc_sync.clock import wait_alive
 from esc_sync.config import ConnectorProfile
 from esc_sync.connectors.budget import Budget
 from esc_sync.connectors.quota import Quota, as_int, read_quota
@@ -52,6 +56,7 @@ from esc_sync.errors import (
 Scope = Literal["account", "ticket"]
 Sleep = Callable[[float], None]
 ResponseHook = Callable[[int, str, str], None]  # (status code, method, path template)
+IdleHook = Callable[[], None]  # still pausing on purpose
 
 RETRY_AFTER_MIN = 1.0
 RETRY_AFTER_MAX = 900.0
@@ -60,6 +65,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 __all__ = [
     "Budget",
     "HttpClient",
+    "IdleHook",
     "Quota",
     "ResponseHook",
     "parse_retry_after",
@@ -177,7 +183,9 @@ class HttpClient:
         self._secrets = tuple(x for x in secrets if x)
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
-        self.budget = budget if budget is not None else Budget(sleep=sleep, name=connector)
+        self._idle_hooks: list[IdleHook] = []
+        self._idle_every = math.inf
+        self.budget = budget if budget is not None else Budget(sleep=self.pause, name=connector)
         self._max_wait = max_wait
         self._backoff = wait_exponential_jitter(initial=1, max=60, jitter=1)
         self._log = logs.get_logger("esc_sync.connectors", connector=connector)
@@ -216,6 +224,24 @@ class HttpClient:
         and do not raise.
         """
         self._response_hooks.append(hook)
+
+    def add_idle_hook(self, hook: IdleHook, every: float) -> None:
+        """Call `hook()` at least every `every` seconds while this client pauses on purpose
+        (`pause`), and once as each pause ends. A request that hangs is no pause: no idle hook
+        runs until it returns. Like response hooks: keep them quick, and do not raise.
+        """
+        self._idle_hooks.append(hook)
+        self._idle_every = min(self._idle_every, every)
+
+    def pause(self, seconds: float) -> None:
+        """Sleep on purpose (the budget's 429, quota and account pauses come through here, and a
+        connector's own pacing), in slices that let the idle hooks know."""
+        wait_alive(self._sleep, seconds, self._idle_every, self._idle)
+
+    def _idle(self) -> None:
+        """Tell every idle hook that the client is still pausing."""
+        for hook in self._idle_hooks:
+            hook()
 
     def request(
         self,

@@ -62,11 +62,13 @@ class LeaseBoard:
         self.renewed_at[connector] = time.monotonic()
 
     def keep_alive(self, connector: str) -> None:
-        """A helpdesk answered this worker's request for `connector`: it is making progress, so
-        renew the lease if a third of its TTL passed since the last renewal. A long run of
-        reads (a first sync under faults) then keeps the lease, while a stalled or paused
-        worker, which gets no answers, loses it. Never raises: a lease found lost here makes the
-        next state write raise `LeaseLost`."""
+        """A helpdesk answered this worker's request for `connector`, or the worker is waiting
+        on purpose in its cycle (a 429's Retry-After, a quota pause, between bulk job polls,
+        told every third of the TTL): it is alive, so renew the lease if a third of its TTL
+        passed since the last renewal. A long run of reads (a first sync under faults) or a
+        long rate-limit pause then keeps the lease, while a stalled worker (a hung call, a
+        SIGSTOP), which neither gets answers nor counts its pauses, loses it. Never raises: a
+        lease found lost here makes the next state write raise `LeaseLost`."""
         if connector not in self.tokens:
             return  # not ours (a page transaction locks the lease row only at its commit)
         if time.monotonic() - self.renewed_at.get(connector, 0.0) < self.lease_ttl / 3:

@@ -139,9 +139,12 @@ class SurgeHits(Protocol):
 
 
 class LeaseCheck(Protocol):
-    """Renew this worker's lease on a connector, or raise LeaseLost (before and while writing)."""
+    """Renew this worker's lease on a connector, or raise LeaseLost (before and while writing);
+    or only keep it alive, never raising, while waiting on purpose (`keep_alive`)."""
 
     def check_lease(self, connector: str) -> None: ...
+
+    def keep_alive(self, connector: str) -> None: ...
 
 
 class Leases(LeaseCheck, Protocol):
@@ -156,8 +159,6 @@ class Leases(LeaseCheck, Protocol):
     def balance(self, connectors: Sequence[str]) -> list[str]: ...
 
     def holds(self, connector: str) -> bool: ...
-
-    def keep_alive(self, connector: str) -> None: ...
 
     def release_all(self) -> None: ...
 

@@ -74,7 +74,8 @@ class FreshdeskConnector(HttpBacked):
         self._me_checked = False
         self._companies: dict[int, tuple[float, dict[str, Any]]] = {}
         self._clock = clock
-        self.people = People(self.client, MemoryCache(), sleep, clock)
+        # the contacts listing's pacing is a deliberate pause: idle hooks hear it
+        self.people = People(self.client, MemoryCache(), self.client.http.pause, clock)
         self._log = logs.get_logger("esc_sync.connectors", connector=self.name)
 
     def use_fields(self, fields: frozenset[str]) -> None:

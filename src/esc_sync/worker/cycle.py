@@ -282,12 +282,12 @@ class Worker:
         tickets = [
             vouch_comments(with_mirrored_comments(self.store, name, t), now) for t in tickets
         ]
+        if prefetch:  # before the mirror rows are written, so each is written once
+            tickets = self._prefetch_comments(connector, tickets, now)
         with self.store.page_writes(name):  # one transaction for the page's mirror rows
             for ticket in tickets:
                 self.store.observe(name, ticket)
         tickets = [self.enrich(name, t, now) for t in tickets]
-        if prefetch:
-            tickets = self._prefetch_comments(connector, tickets, now)
         batch.touched |= self.surges.record_hits(name, tickets, now)
         for ticket in tickets:
             if self.should_stop():
@@ -321,7 +321,14 @@ class Worker:
         self, connector: Connector, tickets: list[Ticket], now: datetime
     ) -> list[Ticket]:
         """Comments of the page's tickets whose rules need them, in a few requests when the
-        connector can; the tickets it cannot vouch for keep the per-ticket read in `_decide`."""
+        connector can; the tickets it cannot vouch for keep the per-ticket read in `_decide`.
+
+        Runs before the page's mirror rows are written (each row is then written once, with
+        its comment fields), so a ticket's facts are those of its last sight: a ticket reopened
+        since counts its old episode's fired rules here and may be left out, then read on its
+        own once the planner sees the new episode; and the requester history is not added
+        yet, so a rule reading it and comment text asks for the text (read in bulk anyway).
+        """
         if not isinstance(connector, CommentPrefetcher):
             return tickets
         name, store, policy = connector.name, self.store, self.policy
@@ -335,16 +342,12 @@ class Worker:
         if not wanted:
             return tickets
         found = connector.prefetch_comments(wanted)
-        if not found:
-            return tickets
         out: list[Ticket] = []
-        with self.store.page_writes(connector.name):
-            for ticket in tickets:
-                comments = found.get(ticket.id)
-                if comments is not None and not ticket.comments_loaded:
-                    ticket = vouch_comments(derive_comment_fields(ticket, comments), now)
-                    self.store.observe(connector.name, ticket)  # the mirror keeps the text
-                out.append(ticket)
+        for ticket in tickets:
+            comments = found.get(ticket.id)
+            if comments is not None and not ticket.comments_loaded:
+                ticket = vouch_comments(derive_comment_fields(ticket, comments), now)
+            out.append(ticket)
         return out
 
     # -- one ticket ---------------------------------------------------------------------------

@@ -63,6 +63,23 @@ def worker(tmp_path: Path, bulk: bool, crash: DieAt | None = None) -> Worker:
                   crash_point=crash or (lambda point: None))
 
 
+def moves_without_entry(store: Store) -> list[int]:
+    """Tickets with a tier move recorded done in the ledger but no tier entry for it: the
+    escalation would have no deadlines and no ladder (nothing reads the move again)."""
+    out = []
+    for tid in range(1, 9):
+        ledger = store.ledger("fake", tid, store.episode("fake", tid))
+        moves = [
+            e.detail["enter"]["tier"]
+            for k, e in ledger.items()
+            if k.startswith("rule:") and e.state == "done" and e.detail.get("enter")
+        ]
+        entry = store.active_entry("fake", tid)
+        if moves and (entry is None or entry.tier != moves[-1]):
+            out.append(tid)
+    return out
+
+
 SINGLE = [("after-intent", 1), ("after-update", 1), ("after-update", 3), ("after-reply", 2),
           ("after-task", 1), ("after-task", 7)]
 BULK = [("after-intent", 1), ("after-bulk-submit", 1), ("after-bulk-submit", 2),
@@ -91,6 +108,7 @@ def test_a_restart_after_a_crash_finishes_the_work_exactly_once(
     with pytest.raises(Crash):
         worker(tmp_path, bulk, crash).run_cycle(connector)
     assert crash.fired
+    assert moves_without_entry(Store(tmp_path / "state.db")) == []
 
     restarted = worker(tmp_path, bulk)
     restarted.run_cycle(connector)

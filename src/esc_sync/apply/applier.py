@@ -191,14 +191,25 @@ class Applier:
         if tplan.retarget is not None and tplan.plan.update is None:
             self._retarget(connector, tplan, tplan.retarget)
 
+    def landed(self, connector: str, tplan: TicketPlan) -> None:
+        """The plan's ticket update landed: its intents are recorded done in one transaction
+        with the tier entry it makes or the deadlines it counts again. Recovery reads a move
+        only from intents still open, so a crash before the reply, the tasks or the messages
+        must not find the rules done without their entry (no deadlines, no ladder)."""
+        now = self.clock()
+        with self.store.page_writes(connector):
+            for key, _ in tplan.intents:
+                self.store.record_done(connector, tplan.ticket.id, tplan.episode, key, now)
+            if tplan.enter is not None:
+                self._enter(connector, tplan, tplan.enter)
+            if tplan.retarget is not None:
+                self._retarget(connector, tplan, tplan.retarget)
+
     def finish(
         self, connector: str, report: CycleReport, tplan: TicketPlan, made: list[str]
     ) -> None:
-        """After a plan's writes landed: the tier entry it makes, its messages, the record."""
-        if tplan.enter is not None and tplan.plan.update is not None:
-            self._enter(connector, tplan, tplan.enter)
-        if tplan.retarget is not None and tplan.plan.update is not None:
-            self._retarget(connector, tplan, tplan.retarget)
+        """After a plan's writes landed (its tier entry with its update): its messages, the
+        record."""
         tid, episode, notes = tplan.ticket.id, tplan.episode, tplan.notifications
         made = made + self.messages.send_all(connector, tid, episode, notes, report)
         self.failures_in_a_row = 0
@@ -279,8 +290,7 @@ class Applier:
             self.crash_point("after-update")
             made.append(f"PUT ticket {tid}")
             report.updates += 1
-            for key in keys:
-                store.record_done(name, tid, episode, key, self.clock())
+            self.landed(name, tplan)
         if reply:
             version = self.send_reply(connector, tid, version, reply) or version
             self.crash_point("after-reply")

@@ -178,10 +178,7 @@ class BulkApplier:
             for d in with_update:
                 outcome = outcomes[d.ticket.id]
                 if isinstance(outcome, JobItem) and outcome.ok:
-                    for key, _ in d.intents:
-                        self.store.record_done(
-                            self.name, d.ticket.id, d.episode, key, self._clock()
-                        )
+                    self.applier.landed(self.name, d.tplan)  # with its tier entry
                     update = d.plan.update
                     assert update is not None
                     self.applier.remember_write(self.connector, d.ticket, update, None)

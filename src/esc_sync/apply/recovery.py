@@ -170,21 +170,22 @@ def _recover_ticket(
                 store.observe(name, ticket)
                 return ticket
             markers |= {str(e.detail["marker"]) for e in rules}
-        for e in rules:
-            store.record_done(name, ticket_id, episode, e.key, clock())
-            _finish_retarget(store, name, ticket_id, e)
-            enter = e.detail.get("enter")
-            active = store.active_entry(name, ticket_id)
-            if enter and (active is None or active.tier != enter["tier"]):
-                store.enter_tier(
-                    name,
-                    ticket_id,
-                    episode,
-                    enter["tier"],
-                    datetime.fromisoformat(enter["at"]),
-                    datetime.fromisoformat(enter["respond_by"]),
-                    datetime.fromisoformat(enter["resolve_by"]),
-                )
+        with store.page_writes(name):  # a rule done and its tier entry: one transaction
+            for e in rules:
+                store.record_done(name, ticket_id, episode, e.key, clock())
+                _finish_retarget(store, name, ticket_id, e)
+                enter = e.detail.get("enter")
+                active = store.active_entry(name, ticket_id)
+                if enter and (active is None or active.tier != enter["tier"]):
+                    store.enter_tier(
+                        name,
+                        ticket_id,
+                        episode,
+                        enter["tier"],
+                        datetime.fromisoformat(enter["at"]),
+                        datetime.fromisoformat(enter["respond_by"]),
+                        datetime.fromisoformat(enter["resolve_by"]),
+                    )
     for e in entries:
         after = e.detail.get("after_marker")
         if after is not None and after not in markers:

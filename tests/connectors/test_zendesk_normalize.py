@@ -231,6 +231,7 @@ def test_the_description_stands_in_only_when_it_is_certainly_the_only_comment(
     at_creation = {"latest_comment_added_at": "2019-06-03T02:23:47Z"}
     if ticket_changes or metric_changes:
         metric_changes = {**at_creation, **metric_changes}
-    ticket = normalize_ticket(template_ticket(**ticket_changes), _metrics(**metric_changes), profile)
+    raw = template_ticket(**ticket_changes)
+    ticket = normalize_ticket(raw, _metrics(**metric_changes), profile)
     assert not ticket.comments_loaded
     assert "latest_customer_comment" in ticket.unknown

@@ -49,6 +49,9 @@ level = "info"
 """
 CONNECTOR = '[[connectors]]\nname = "{name}"\nprofile = "{profile}"\n'
 WRITES = ("POST", "PUT", "DELETE")
+# How long to wait for another worker's write after a kill or pause before calling the
+# takeover failed (`inf`): far past any healthy takeover, so the figure is measured, not bounded.
+TAKEOVER_WAIT = 90.0
 
 
 @dataclass
@@ -256,7 +259,7 @@ def run_ha(
                 else:
                     proc.send_signal(signal.SIGSTOP)
                     result.pauses += 1
-                result.takeovers.append(_next_write_after(box, at, timeout=60.0))
+                result.takeovers.append(_next_write_after(box, at, timeout=TAKEOVER_WAIT))
                 if event == "pause":
                     time.sleep(rng.uniform(0.5, 2.0))
                     proc.send_signal(signal.SIGCONT)  # it resumes believing it holds the lease

@@ -16,7 +16,7 @@ import requests
 import responses
 
 from esc_sync.config import ConnectorProfile
-from esc_sync.connectors.base import BulkWriter, JobItem
+from esc_sync.connectors.base import BulkWriter, JobItem, job_slot
 from esc_sync.connectors.zendesk import ZendeskConnector
 from esc_sync.connectors.zendesk.normalize import task_body
 from esc_sync.errors import HelpdeskError, TransientError
@@ -305,7 +305,7 @@ def test_create_results_are_keyed_by_the_external_id_sent_at_their_index(
     }
 
 
-def test_after_a_restart_create_results_fall_back_to_their_external_id_or_index(
+def test_after_a_restart_create_results_fall_back_to_their_external_id_or_slot(
     profile: ConnectorProfile, api: responses.RequestsMock
 ) -> None:
     fresh = ZendeskConnector(profile)  # never saw the submission
@@ -325,7 +325,7 @@ def test_after_a_restart_create_results_fall_back_to_their_external_id_or_index(
     items = fresh.poll_jobs([JOB])[JOB].items
 
     assert items == {
-        0: JobItem(0, True, id=901),
+        job_slot(0): JobItem(job_slot(0), True, id=901),
         "esc-sync:task:2:sla-breach:2": JobItem("esc-sync:task:2:sla-breach:2", True, id=902),
     }
 

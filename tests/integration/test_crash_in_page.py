@@ -345,3 +345,39 @@ def test_crashes_in_a_later_cycle_leave_the_bookmark_before_its_work(
         assert state["bookmark"] != first
         assert {t: state["tiers"].get(t) for t in new} == dict.fromkeys(new, "t2")
         assert set(new) <= set(state["due"])  # their ladder is scheduled
+
+
+def reads_of_tickets(requests_seen: list[dict[str, Any]]) -> list[str]:
+    """The single-ticket reads and task lookups among `requests_seen`: what recovery costs
+    when it settles an intent by reading (it reads the ticket, then its comments; the cycle
+    itself reads tickets only from the export, and comments after its own notes)."""
+    single = re.compile(r"^/api/v2/tickets/\d+\.json$")
+    return [
+        f"{r['method']} {r['path']}?{r.get('query') or ''}"
+        for r in requests_seen
+        if r["method"] == "GET"
+        and (single.match(r["path"]) or "external_id" in str(r.get("query") or ""))
+    ]
+
+
+@pytest.mark.parametrize("point", ["_updates/record_done/1", "_tasks/record_done/1"])
+def test_a_restart_settles_landed_bulk_jobs_from_their_outcomes_without_reading(
+    tmp_path: Path, uncrashed: dict[str, Any], point: str
+) -> None:
+    # killed after a bulk job landed and before any of its outcomes was recorded: every
+    # ticket of the job has open intents naming the job, and the new process never saw the
+    # submission (a task job's items are matched by the slot recorded in each intent)
+    with sandbox() as box, sqlite(tmp_path) as store:
+        run = Run(tmp_path, box, store)
+        run.kill_at(point)
+        pending = {e.ticket_id for e in run.state()["open"]}
+        assert len(pending) >= 20, pending
+        seen = len(box.store.requests_snapshot())
+
+        assert run.worker()[0] == 0
+
+        restart = box.store.requests_snapshot()[seen:]
+        assert reads_of_tickets(restart) == []
+        assert run.state()["open"] == []
+        run.settle()
+        run.finished_like(uncrashed)

@@ -15,7 +15,8 @@ import pytest
 
 from esc_sync.apply.bulk import BulkSettings
 from esc_sync.apply.recorder import AuditLog
-from esc_sync.connectors.base import BulkWriter, JobItem, JobStatus
+from esc_sync.apply.results import CycleReport
+from esc_sync.connectors.base import BulkWriter, JobItem, JobStatus, job_slot
 from esc_sync.errors import ConflictError, TransientError
 from esc_sync.model import TaskCreate, TicketUpdate
 from esc_sync.policy import load_policy
@@ -35,7 +36,10 @@ class BulkFake(FakeConnector):
     A job runs when it is first polled (or at once with `run_at_submit`). Scripted faults:
     `fail` (keys whose item fails), `never` (jobs that stay running), `vanish` (jobs the
     helpdesk forgets after running them), `kill` (jobs killed before running),
-    `lose_answer` (the next submission runs but its answer is lost), `crash_on_poll`.
+    `lose_answer` (the next submission runs but its answer is lost), `crash_on_poll` (the
+    first poll runs the jobs and dies), `crash_on_poll_of` (the same at the first poll of a
+    job of that kind). `forgetful`: like a restarted Zendesk worker, which no longer knows
+    what it sent, task items are keyed by their place in the job.
     """
 
     bulk_limit = 10
@@ -49,6 +53,8 @@ class BulkFake(FakeConnector):
         self.kill = False
         self.lose_answer = 0
         self.crash_on_poll = False
+        self.crash_on_poll_of: str | None = None
+        self.forgetful = False
 
     def _submit(self, kind: str, items: Sequence[object]) -> str:
         assert len(items) <= self.bulk_limit
@@ -106,8 +112,9 @@ class BulkFake(FakeConnector):
 
     def poll_jobs(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         self.calls["GET job_statuses"] += 1
-        if self.crash_on_poll:
-            self.crash_on_poll = False
+        kinds = {self.jobs[j]["kind"] for j in job_ids if j in self.jobs}
+        if self.crash_on_poll or self.crash_on_poll_of in kinds:
+            self.crash_on_poll, self.crash_on_poll_of = False, None
             for job_id in job_ids:
                 self._run(job_id)
             raise Crash("died while waiting for the job")
@@ -123,8 +130,11 @@ class BulkFake(FakeConnector):
             elif state == "killed":
                 out[job_id] = JobStatus(id=job_id, state="failed", message="killed")
             else:
-                out[job_id] = JobStatus(id=job_id, state="completed",
-                                        items=dict(job["results"]))  # type: ignore[call-overload]
+                items: dict[int | str, JobItem] = dict(job["results"])  # type: ignore[call-overload]
+                if self.forgetful and job["kind"] == "tasks":
+                    items = {job_slot(i): JobItem(job_slot(i), r.ok, r.id, r.error)
+                             for i, r in enumerate(items.values())}
+                out[job_id] = JobStatus(id=job_id, state="completed", items=items)
         return out
 
 
@@ -300,24 +310,69 @@ def test_a_job_that_never_completes_is_left_to_recovery_without_duplicates(
     assert store.open_intents("fake") == []
 
 
+def restart_after_crash(tmp_path: Path, connector: BulkFake) -> tuple[CycleReport, Counter[str]]:
+    """A cycle that crashes, then a new process's cycle: its report and the calls it made."""
+    worker, store = make_worker(tmp_path)
+    with pytest.raises(Crash):
+        worker.run_cycle(connector)
+    assert store.open_intents("fake")
+    store.close()
+    worker, store = make_worker(tmp_path)
+    before = Counter(connector.calls)
+    report = worker.run_cycle(connector)
+    assert store.open_intents("fake") == []
+    spent = Counter(connector.calls)
+    spent.subtract(before)
+    return report, spent
+
+
 def test_a_crash_between_submission_and_result(tmp_path: Path) -> None:
     desk = FakeHelpdesk(NOW)
     connector = BulkFake(desk)
     burst(desk, 8)
-    connector.crash_on_poll = True
-    worker, store = make_worker(tmp_path)
+    connector.crash_on_poll = True  # the update job runs; the worker dies following it
 
-    with pytest.raises(Crash):
-        worker.run_cycle(connector)
-    assert store.open_intents("fake")
-    # a new process with the same state store: the job is over, recovery reads the markers
-    store.close()
-    worker, store = make_worker(tmp_path)
-    report = worker.run_cycle(connector)
+    report, spent = restart_after_crash(tmp_path, connector)
+
+    # the job's outcomes settle every ticket: no ticket is read, no task looked up; the
+    # replies and tasks, which wait for the recorded note, are written without looking
+    assert report.recovered == 8
+    assert spent["GET ticket"] == 0 and spent["GET task by external_id"] == 0
+    assert spent["PUT ticket"] == 8 and spent["POST task"] == len(desk.tasks)
+    assert_exactly_once(desk, 8)
+
+
+def test_a_crash_following_the_task_job_is_settled_by_the_slots(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.crash_on_poll_of = "tasks"  # updates and replies recorded; the task job runs
+    connector.forgetful = True
+
+    report, spent = restart_after_crash(tmp_path, connector)
 
     assert report.recovered == 8
+    assert spent["GET ticket"] == 0 and spent["GET task by external_id"] == 0
+    assert spent["POST task"] == 0 and spent["POST create_many"] == 0
     assert_exactly_once(desk, 8)
-    assert store.open_intents("fake") == []
+    assert max(Counter(t.external_id for t in desk.tasks.values()).values()) == 1
+
+
+def test_a_failed_item_in_a_finished_job_is_settled_by_reading(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    connector.fail = {3}  # ticket 3's update fails in the job
+    connector.crash_on_poll = True
+
+    report, spent = restart_after_crash(tmp_path, connector)
+
+    assert report.recovered == 8
+    assert spent["GET ticket"] >= 1  # ticket 3: its note is not on the ticket; planned again
+    connector.fail = set()
+    worker, _ = make_worker(tmp_path)
+    worker.run_cycle(connector)
+    assert_exactly_once(desk, 8)
 
 
 def test_a_vanished_job_is_settled_by_reading_the_markers(tmp_path: Path) -> None:

@@ -224,6 +224,7 @@ class BulkApplier:
                 for d in with_reply
             ],
             lambda key: (by_id[int(key)].ticket.id, by_id[int(key)].episode),
+            slot_of=lambda key: "reply",
         )
         with self.store.page_writes(self.name):  # the outcomes: one transaction
             for d in with_reply:
@@ -254,7 +255,7 @@ class BulkApplier:
         def ticket_of(key: int | str) -> tuple[int, int]:
             return owner[str(key)].ticket.id, owner[str(key)].episode
 
-        outcomes = self._run("tasks", tasks, ticket_of)
+        outcomes = self._run("tasks", tasks, ticket_of, slot_of=lambda key: f"task:{key}")
         with self.store.page_writes(self.name):  # the outcomes: one transaction
             for external_id, task in tasks:
                 d = owner[external_id]
@@ -290,8 +291,12 @@ class BulkApplier:
         kind: Literal["updates", "tasks"],
         entries: Sequence[tuple[int | str, Any]],
         ticket_of: Callable[[int | str], tuple[int, int]],
+        slot_of: Callable[[int | str], str] | None = None,
     ) -> dict[int | str, Outcome]:
-        """Submit entries in jobs of `bulk_limit`, a wave of jobs at a time, and follow them."""
+        """Submit entries in jobs of `bulk_limit`, a wave of jobs at a time, and follow them.
+
+        `slot_of` names the intent an entry's item settles when that intent is the item's
+        alone (a reply, a task): its place in the job is recorded there for recovery."""
         outcomes: dict[int | str, Outcome] = {}
         limit = max(1, self.writer.bulk_limit)
         chunks = [list(entries[i : i + limit]) for i in range(0, len(entries), limit)]
@@ -318,31 +323,43 @@ class BulkApplier:
                     outcomes.update({k: JobItem(key=k, ok=False, error=str(exc)) for k in keys})
                     continue
                 self.applier.crash_point("after-bulk-submit")
-                self._mark({ticket_of(k) for k in keys}, job_id)
+                slots = (
+                    {(ticket_of(k)[0], slot_of(k)): i for i, k in enumerate(keys)}
+                    if slot_of is not None
+                    else {}
+                )
+                self._mark({ticket_of(k) for k in keys}, job_id, slots)
                 jobs[job_id] = keys
             for job_id, status in self._follow(list(jobs)).items():
                 for key in jobs[job_id]:
                     outcomes[key] = _outcome(status, key)
         return outcomes
 
-    def _mark(self, tickets: set[tuple[int, int]], job_id: str | None) -> None:
-        """Write the job id and a settle time into the tickets' open intents, so recovery
-        leaves them alone while the job may still run."""
-        settle = iso(self.now + SETTLE_DELAY)
-        with self.store.page_writes(self.name):  # committed before the job is followed
-            self._mark_all(tickets, job_id, settle)
-
-    def _mark_all(
-        self, tickets: set[tuple[int, int]], job_id: str | None, settle: str | None
+    def _mark(
+        self,
+        tickets: set[tuple[int, int]],
+        job_id: str | None,
+        slots: dict[tuple[int, str], int] | None = None,
     ) -> None:
-        """The job id and settle time in every open intent of the tickets."""
-        for ticket_id, episode in tickets:
-            for key, entry in self.store.ledger(self.name, ticket_id, episode).items():
-                if entry.state != "intent":
-                    continue
-                jobs = [j for j in entry.detail.get("jobs", []) if j != job_id]
-                detail = {**entry.detail, "jobs": [*jobs, job_id], "settle_after": settle}
-                self.store.record_intent(self.name, ticket_id, episode, key, detail, self._clock())
+        """Write the job id and a settle time into the tickets' open intents, so recovery
+        leaves them alone while the job may still run. An intent settled by one item alone
+        (`slots`: by ticket id and intent key) also gets the item's place in the job, by which
+        a restarted worker, which never saw the submission, finds the item's outcome."""
+        settle = iso(self.now + SETTLE_DELAY)
+        slots = slots or {}
+        with self.store.page_writes(self.name):  # committed before the job is followed
+            for ticket_id, episode in tickets:
+                for key, entry in self.store.ledger(self.name, ticket_id, episode).items():
+                    if entry.state != "intent":
+                        continue
+                    jobs = [j for j in entry.detail.get("jobs", []) if j != job_id]
+                    detail = {**entry.detail, "jobs": [*jobs, job_id], "settle_after": settle}
+                    slot = slots.get((ticket_id, key))
+                    if job_id is not None and slot is not None:
+                        detail["slots"] = {**entry.detail.get("slots", {}), job_id: slot}
+                    self.store.record_intent(
+                        self.name, ticket_id, episode, key, detail, self._clock()
+                    )
 
     def _follow(self, job_ids: list[str]) -> dict[str, JobStatus]:
         """Poll jobs until each is over or the wait ends (those are reported `running`)."""

@@ -1,13 +1,17 @@
 """Crash recovery: settle ledger intents left open between announcing and recording a write.
 
-An open intent is resolved by reading the ticket (the note's marker, the task's external id)
-before anything is written again: a write that landed is recorded, one that did not is
-forgotten and planned afresh, and tasks announced with a landed update are found or created.
+An open intent is resolved before anything is written again: a write that landed is recorded,
+one that did not is forgotten and planned afresh, and tasks announced with a landed update are
+found or created. Intents of a bulk job that the helpdesk reports complete are settled from the
+job's item outcomes, without a read (after a crash in a 10,000-ticket first sync that is a few
+requests instead of tens of thousands); any other intent is settled by reading the ticket (the
+note's marker, the task's external id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -15,7 +19,14 @@ import structlog
 from esc_sync.apply.applier import Applier, retarget_entry
 from esc_sync.apply.results import CycleReport
 from esc_sync.apply.retry import RETRY_KEY
-from esc_sync.connectors.base import BulkWriter, Connector, JobLister
+from esc_sync.connectors.base import (
+    BulkWriter,
+    Connector,
+    JobItem,
+    JobLister,
+    JobStatus,
+    job_slot,
+)
 from esc_sync.errors import RateLimited, SkippableError, TransientError
 from esc_sync.model import (
     LedgerEntry,
@@ -33,7 +44,7 @@ log = structlog.get_logger("esc_sync.recovery")
 
 # Intent details that describe the write's circumstances, not the write itself.
 BOOKKEEPING = frozenset(
-    {"after_marker", "jobs", "settle_after", "attempts", "retry_after", "error", "sending"}
+    {"after_marker", "jobs", "slots", "settle_after", "attempts", "retry_after", "error", "sending"}
 )
 
 
@@ -53,7 +64,8 @@ def recover(
             messages.append(entry)  # its writes landed: no need to read or hold the ticket
             continue
         by_ticket.setdefault((entry.ticket_id, entry.episode), []).append(entry)
-    running = _running_jobs(connector, by_ticket.values())
+    statuses = _job_statuses(connector, by_ticket.values())
+    running = {j for j, s in statuses.items() if s.state == "running"}
     in_flight = _lost_submission_may_run(connector, by_ticket.values())
     now = applier.clock()
     for e in messages:
@@ -66,7 +78,9 @@ def recover(
             applier.postponed.add((name, ticket_id))
             continue
         applier.postponed.discard((name, ticket_id))
-        landed = settle_ticket(applier, dead, connector, ticket_id, episode, report, entries)
+        landed = settle_ticket(
+            applier, dead, connector, ticket_id, episode, report, entries, statuses
+        )
         if landed is not None:
             again.append(landed)
     return again
@@ -80,14 +94,27 @@ def settle_ticket(
     episode: int,
     report: CycleReport,
     entries: list[LedgerEntry] | None = None,
+    statuses: Mapping[str, JobStatus] | None = None,
 ) -> Ticket | None:
-    """Settle one ticket's open intents by reading it; returns the ticket when a write did
-    not land (it is to be planned and carried out again at once)."""
+    """Settle one ticket's open intents, from the outcomes of its completed bulk jobs
+    (`statuses`) or by reading it; returns the ticket when a write did not land (it is to be
+    planned and carried out again at once)."""
     name = connector.name
     if entries is None:
         entries = [e for e in applier.store.open_intents(name) if e.ticket_id == ticket_id]
     try:
-        landed = _recover_ticket(applier, connector, ticket_id, episode, entries)
+        proof = None
+        if statuses:
+            done = _done_markers(applier, name, ticket_id, episode)
+            proof = _from_jobs(ticket_id, entries, statuses, done)
+        if proof is not None:
+            _record_landed(applier, connector, ticket_id, episode, entries, proof)
+            log.info(
+                "recovered interrupted writes from job outcomes", connector=name, ticket=ticket_id
+            )
+            landed = None
+        else:
+            landed = _recover_ticket(applier, connector, ticket_id, episode, entries)
         report.recovered += 1
     except SkippableError as exc:
         applier.store.forget_intents(name, ticket_id, episode)
@@ -101,13 +128,101 @@ def settle_ticket(
     return landed
 
 
-def _running_jobs(connector: Connector, groups: Iterable[list[LedgerEntry]]) -> set[str]:
-    """The bulk jobs named by open intents that the helpdesk still runs."""
+def _done_markers(applier: Applier, name: str, ticket_id: int, episode: int) -> set[str]:
+    """The notes of the rules the ledger records done in this episode."""
+    return {
+        str(e.detail["marker"])
+        for e in applier.store.ledger(name, ticket_id, episode).values()
+        if e.state == "done" and "marker" in e.detail
+    }
+
+
+def _job_statuses(
+    connector: Connector, groups: Iterable[list[LedgerEntry]]
+) -> dict[str, JobStatus]:
+    """What the helpdesk says of the bulk jobs named by open intents (a job it no longer
+    knows is left out)."""
     ids = {j for entries in groups for e in entries for j in e.detail.get("jobs", []) if j}
     if not ids or not isinstance(connector, BulkWriter):
-        return set()
-    statuses = connector.poll_jobs(sorted(ids))
-    return {j for j, s in statuses.items() if s.state == "running"}
+        return {}
+    return connector.poll_jobs(sorted(ids))
+
+
+@dataclass(slots=True)
+class Proof:
+    """What a ticket's completed bulk jobs prove about its open intents.
+
+    `markers`: the notes known to be on the ticket (of its open rule intents, proven by
+    their update's item, and of the rules the ledger records done). `landed`: other intents
+    whose own job item succeeded, with the created task's id (or None for a reply). `fresh`:
+    intents that follow the note of an open rule (`after_marker`); the worker writes them only
+    once the note is recorded, so with the note's rule still open they were never attempted.
+    """
+
+    markers: set[str] = field(default_factory=set)
+    landed: dict[str, int | None] = field(default_factory=dict)
+    fresh: set[str] = field(default_factory=set)
+
+
+def _from_jobs(
+    ticket_id: int,
+    entries: list[LedgerEntry],
+    statuses: Mapping[str, JobStatus],
+    done: set[str],
+) -> Proof | None:
+    """What the completed bulk jobs prove about a ticket's open intents, when that settles
+    every one of them without reading the ticket; None when the ticket must be read.
+
+    An update job's item is keyed by ticket id; a reply's or a task's item is found by the
+    slot recorded in its intent (or by its external id). Only successes prove anything: a
+    failed item, a job that failed as a whole or vanished, a deferred write, or a reply that is
+    neither proven nor fresh leave the ticket to the read. A task that is neither is looked up
+    by its external id, as after a read.
+    """
+
+    def item(e: LedgerEntry, key: int | str, own_job: bool = False) -> JobItem | None:
+        """The successful item settling `e` (`own_job`: only in a job `e` has a slot in)."""
+        slots = e.detail.get("slots", {})
+        for job in e.detail.get("jobs", []):
+            status = statuses.get(job) if job else None
+            if status is None or status.state != "completed" or (own_job and job not in slots):
+                continue
+            found = status.items.get(key)
+            if found is None and job in slots:  # a restarted worker knows only the place
+                found = status.items.get(job_slot(int(slots[job])))
+            if found is not None and found.ok:
+                return found
+        return None
+
+    if not any(e.detail.get("jobs") for e in entries):
+        return None
+    proof = Proof()
+    for e in entries:
+        if "marker" in e.detail:
+            if item(e, ticket_id) is None:
+                return None
+            proof.markers.add(str(e.detail["marker"]))
+    opened, proof.markers = proof.markers, proof.markers | done
+    for e in entries:
+        after = e.detail.get("after_marker")
+        if "marker" in e.detail:
+            continue
+        if after is not None and after not in proof.markers:
+            return None  # it follows a note that is neither recorded nor proven
+        if e.key == "reply" or e.key.startswith("task:"):
+            if after is not None and after in opened:
+                proof.fresh.add(e.key)
+                continue
+            # a reply's item is keyed by ticket id in its own job, a task's by external id
+            key = ticket_id if e.key == "reply" else e.key.removeprefix("task:")
+            found = item(e, key, own_job=e.key == "reply")
+            if found is not None and (e.key == "reply" or found.id is not None):
+                proof.landed[e.key] = found.id if e.key != "reply" else None
+            elif e.key == "reply":
+                return None  # whether the reply went out is only known by reading
+        elif not e.key.startswith("notify:"):
+            return None  # a deferred write: read the ticket
+    return proof
 
 
 def _lost_submission_may_run(connector: Connector, groups: Iterable[list[LedgerEntry]]) -> bool:
@@ -149,7 +264,7 @@ def _recover_ticket(
     entries: list[LedgerEntry],
 ) -> Ticket | None:
     """Recover one ticket's open intents; returns the ticket when its write did not land."""
-    name, store, clock = connector.name, applier.store, applier.clock
+    name, store = connector.name, applier.store
     rules = [e for e in entries if "marker" in e.detail]
     ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
     if all(e.key == RETRY_KEY for e in entries):  # deferred before any write: plan it again
@@ -158,18 +273,38 @@ def _recover_ticket(
         return ticket
     store.forget_keys(name, ticket_id, episode, [RETRY_KEY])
     markers = ticket.markers()
+    if rules and not all(e.detail.get("marker") in markers for e in rules):
+        if not _finish_note(connector, ticket, rules):
+            log.info(
+                "write did not land before the crash; it will be planned again",
+                connector=name,
+                ticket=ticket_id,
+            )
+            store.forget_intents(name, ticket_id, episode)
+            store.observe(name, ticket)
+            return ticket
+        markers |= {str(e.detail["marker"]) for e in rules}
+    _record_landed(applier, connector, ticket_id, episode, entries, Proof(markers), ticket)
+    log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
+    return None
+
+
+def _record_landed(
+    applier: Applier,
+    connector: Connector,
+    ticket_id: int,
+    episode: int,
+    entries: list[LedgerEntry],
+    proof: Proof,
+    ticket: Ticket | None = None,
+) -> None:
+    """Record what landed (the open rules, whose notes are `proof.markers` or on the ticket)
+    with their tier entries, and finish what follows: the reply, the tasks, the notifications.
+    `ticket` is the ticket as read (None when the jobs proved enough)."""
+    markers = proof.markers
+    name, store, clock = connector.name, applier.store, applier.clock
+    rules = [e for e in entries if "marker" in e.detail]
     if rules:
-        if not all(e.detail.get("marker") in markers for e in rules):
-            if not _finish_note(connector, ticket, rules):
-                log.info(
-                    "write did not land before the crash; it will be planned again",
-                    connector=name,
-                    ticket=ticket_id,
-                )
-                store.forget_intents(name, ticket_id, episode)
-                store.observe(name, ticket)
-                return ticket
-            markers |= {str(e.detail["marker"]) for e in rules}
         with store.page_writes(name):  # a rule done and its tier entry: one transaction
             for e in rules:
                 store.record_done(name, ticket_id, episode, e.key, clock())
@@ -193,14 +328,22 @@ def _recover_ticket(
             continue
         if e.key == "reply":
             message = str(e.detail["message"])
-            if not has_reply(ticket, message):
-                applier.send_reply(connector, ticket_id, ticket.version, message)
+            if e.key in proof.fresh:
+                applier.send_reply(connector, ticket_id, None, message)
+            elif e.key not in proof.landed:
+                assert ticket is not None, "a reply not proven by its job is settled by a read"
+                if not has_reply(ticket, message):
+                    applier.send_reply(connector, ticket_id, ticket.version, message)
             store.record_done(name, ticket_id, episode, e.key, clock())
         elif e.key.startswith("task:"):
-            fields = {k: v for k, v in e.detail.items() if k not in BOOKKEEPING}
-            due = fields.get("due_at")
-            task = TaskCreate(**{**fields, "due_at": datetime.fromisoformat(due) if due else None})
-            task_id = connector.find_task(task.external_id) or connector.create_task(task)
+            task_id = proof.landed.get(e.key)
+            if task_id is None:
+                fields = {k: v for k, v in e.detail.items() if k not in BOOKKEEPING}
+                due = fields.get("due_at")
+                due_at = datetime.fromisoformat(due) if due else None
+                task = TaskCreate(**{**fields, "due_at": due_at})
+                found = None if e.key in proof.fresh else connector.find_task(task.external_id)
+                task_id = found or connector.create_task(task)
             store.record_done(name, ticket_id, episode, e.key, clock(), {"task_id": task_id})
         elif e.key.startswith("notify:"):
             # announced with a write that landed, or marked `sending` when the process died
@@ -208,8 +351,6 @@ def _recover_ticket(
             notice = Notification.from_detail(e.key, e.detail)
             sending = bool(e.detail.get("sending"))
             applier.messages.send(name, ticket_id, episode, notice, None, maybe_sent=sending)
-    log.info("recovered interrupted writes", connector=name, ticket=ticket_id)
-    return None
 
 
 def _finish_note(connector: Connector, ticket: Ticket, rules: list[LedgerEntry]) -> bool:

@@ -74,8 +74,9 @@ class JobItem:
     """The outcome of one item of a bulk job.
 
     `key` is what the item was submitted for: the ticket id of an update, the external id of a
-    task. `id` is the created task's id. `conflict` is True when the item failed because the
-    ticket changed since it was read (the worker re-reads and decides again).
+    task, or `job_slot(index)` when the worker no longer knows what it sent there. `id` is the
+    created task's id. `conflict` is True when the item failed because the ticket changed since
+    it was read (the worker re-reads and decides again).
     """
 
     key: int | str
@@ -83,6 +84,12 @@ class JobItem:
     id: int | None = None
     error: str | None = None
     conflict: bool = False
+
+
+def job_slot(index: int) -> str:
+    """The key of a job item that a restarted worker can place only by its position in the
+    submission (`index`): recovery matches it with the slot recorded in the intent."""
+    return f"#{index}"
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ from esc_sync.connectors.base import (
     Page,
     SkippedRecord,
     derive_comment_fields,
+    job_slot,
 )
 from esc_sync.connectors.http import Sleep
 from esc_sync.connectors.payload import is_int
@@ -445,7 +446,8 @@ def _job_item(submission: _Submission | None, position: int, raw: dict[str, Any]
     Updates are keyed by the ticket id (`id`, else the id sent at `index`). Creates are keyed by
     the external id sent at `index` (the entry's place in `results` when it has no index); when
     the submission is not known (a restarted worker), by the entry's own `external_id` if it
-    has one, else by the index itself (an int).
+    has one, else by its slot (`job_slot(index)`, which recovery matches with the slot it
+    recorded in the intent).
     """
     index = raw["index"] if is_int(raw.get("index")) else position
     raw_id = raw["id"] if is_int(raw.get("id")) else None
@@ -453,10 +455,11 @@ def _job_item(submission: _Submission | None, position: int, raw: dict[str, Any]
     kind = (
         submission.kind if submission else ("create" if raw.get("action") == "create" else "update")
     )
+    slot = job_slot(index)
     ok = _succeeded(raw)
     error = None if ok else (_failure_text(raw) or "failed")
     if kind == "update":
-        key: int | str = raw_id if raw_id is not None else (sent if sent is not None else index)
+        key: int | str = raw_id if raw_id is not None else (sent if sent is not None else slot)
         conflict = not ok and _CONFLICT.search(error or "") is not None
         return JobItem(key, ok, error=error, conflict=conflict)
     external = raw.get("external_id")
@@ -465,7 +468,7 @@ def _job_item(submission: _Submission | None, position: int, raw: dict[str, Any]
     elif isinstance(external, str) and external:
         key = external
     else:
-        key = index
+        key = slot
     return JobItem(key, ok, id=raw_id if ok else None, error=error)
 
 

@@ -119,3 +119,22 @@ def test_a_restart_after_a_crash_finishes_the_work_exactly_once(
     writes_before = (len(desk.writes), sum(desk.tasks.created.values()))
     worker(tmp_path, bulk).run_cycle(connector)
     assert (len(desk.writes), sum(desk.tasks.created.values())) == writes_before
+
+
+def test_recovery_reads_the_tickets_it_must_read_many_a_request(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 8)
+    # the batch's intents are announced, no job submitted: nothing proves what landed
+    with pytest.raises(Crash):
+        worker(tmp_path, True, DieAt("after-intent", 1)).run_cycle(connector)
+    before = Counter(connector.calls)
+
+    report = worker(tmp_path, True).run_cycle(connector)
+
+    spent = Counter(connector.calls)
+    spent.subtract(before)
+    assert report.recovered == 8
+    assert spent["GET show_many"] == 1 and spent["GET ticket"] == 0
+    assert spent["GET comments"] >= 8  # the markers: one comment read per ticket
+    assert_exactly_once(desk, 8)

@@ -51,8 +51,10 @@ BOOKKEEPING = frozenset(
 def recover(
     applier: Applier, dead: DeadLetters, connector: Connector, report: CycleReport
 ) -> list[Ticket]:
-    """Settle intents left open by a crash or an unfinished bulk job: read the ticket, finish
-    or forget the write. Tickets whose bulk job may still run are left for a later cycle.
+    """Settle intents left open by a crash or an unfinished bulk job: from the outcomes of
+    completed bulk jobs, or by reading the ticket (many tickets a request where the API
+    allows); finish or forget the write. Tickets whose bulk job may still run are left for a
+    later cycle.
 
     Returns the tickets whose write did not land: the caller plans and writes them again.
     """
@@ -72,14 +74,33 @@ def recover(
         if datetime.fromisoformat(e.detail["retry_after"]) <= now:
             notice = Notification.from_detail(e.key, e.detail)
             applier.messages.send(name, e.ticket_id, e.episode, notice, report)
-    again: list[Ticket] = []
+    due: list[tuple[int, int, list[LedgerEntry], Proof | None]] = []
     for (ticket_id, episode), entries in by_ticket.items():
         if _still_settling(entries, running, now, in_flight):
             applier.postponed.add((name, ticket_id))
             continue
         applier.postponed.discard((name, ticket_id))
+        due.append(
+            (
+                ticket_id,
+                episode,
+                entries,
+                _proof(applier, name, ticket_id, episode, entries, statuses),
+            )
+        )
+    read = _read_tickets(connector, [t for t, _, _, proof in due if proof is None])
+    again: list[Ticket] = []
+    for ticket_id, episode, entries, proof in due:
         landed = settle_ticket(
-            applier, dead, connector, ticket_id, episode, report, entries, statuses
+            applier,
+            dead,
+            connector,
+            ticket_id,
+            episode,
+            report,
+            entries,
+            proof=proof,
+            read=read.get(ticket_id),
         )
         if landed is not None:
             again.append(landed)
@@ -94,19 +115,17 @@ def settle_ticket(
     episode: int,
     report: CycleReport,
     entries: list[LedgerEntry] | None = None,
-    statuses: Mapping[str, JobStatus] | None = None,
+    *,
+    proof: Proof | None = None,
+    read: Ticket | None = None,
 ) -> Ticket | None:
-    """Settle one ticket's open intents, from the outcomes of its completed bulk jobs
-    (`statuses`) or by reading it; returns the ticket when a write did not land (it is to be
-    planned and carried out again at once)."""
+    """Settle one ticket's open intents, from what its completed bulk jobs prove (`proof`)
+    or by reading it (`read`: the ticket already read, without its comments); returns the
+    ticket when a write did not land (it is to be planned and carried out again at once)."""
     name = connector.name
     if entries is None:
         entries = [e for e in applier.store.open_intents(name) if e.ticket_id == ticket_id]
     try:
-        proof = None
-        if statuses:
-            done = _done_markers(applier, name, ticket_id, episode)
-            proof = _from_jobs(ticket_id, entries, statuses, done)
         if proof is not None:
             _record_landed(applier, connector, ticket_id, episode, entries, proof)
             log.info(
@@ -114,7 +133,7 @@ def settle_ticket(
             )
             landed = None
         else:
-            landed = _recover_ticket(applier, connector, ticket_id, episode, entries)
+            landed = _recover_ticket(applier, connector, ticket_id, episode, entries, read)
         report.recovered += 1
     except SkippableError as exc:
         applier.store.forget_intents(name, ticket_id, episode)
@@ -126,6 +145,39 @@ def settle_ticket(
         applier.defer(name, report, ticket_id, episode, f"recovery: {exc}")
         return None
     return landed
+
+
+def _proof(
+    applier: Applier,
+    name: str,
+    ticket_id: int,
+    episode: int,
+    entries: list[LedgerEntry],
+    statuses: Mapping[str, JobStatus],
+) -> Proof | None:
+    """What the completed jobs prove about the ticket's open intents, if that settles them."""
+    if not statuses:
+        return None
+    return _from_jobs(
+        ticket_id, entries, statuses, _done_markers(applier, name, ticket_id, episode)
+    )
+
+
+def _read_tickets(connector: Connector, ticket_ids: list[int]) -> dict[int, Ticket]:
+    """The tickets to settle by reading, read many a request (`fetch_tickets`). Their comments
+    are read one by one (they have just been written: no export covers them yet). A ticket
+    left out, or every ticket when the read fails for now, is read alone instead, where its
+    errors are a matter of that ticket (a deleted one is dead-lettered, a failing one deferred).
+    """
+    if len(ticket_ids) < 2:
+        return {}
+    try:
+        return {t.id: t for t in connector.fetch_tickets(ticket_ids)}
+    except RateLimited:
+        raise
+    except (TransientError, SkippableError) as exc:
+        log.warning("recovery: reading tickets in bulk failed; one by one", error=str(exc))
+        return {}
 
 
 def _done_markers(applier: Applier, name: str, ticket_id: int, episode: int) -> set[str]:
@@ -262,11 +314,13 @@ def _recover_ticket(
     ticket_id: int,
     episode: int,
     entries: list[LedgerEntry],
+    read: Ticket | None = None,
 ) -> Ticket | None:
-    """Recover one ticket's open intents; returns the ticket when its write did not land."""
+    """Recover one ticket's open intents by reading it (`read`: already read, without its
+    comments); returns the ticket when its write did not land."""
     name, store = connector.name, applier.store
     rules = [e for e in entries if "marker" in e.detail]
-    ticket = connector.load_comments(connector.fetch_ticket(ticket_id))
+    ticket = connector.load_comments(read or connector.fetch_ticket(ticket_id))
     if all(e.key == RETRY_KEY for e in entries):  # deferred before any write: plan it again
         store.forget_intents(name, ticket_id, episode)
         store.observe(name, ticket)

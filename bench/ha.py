@@ -4,7 +4,9 @@ Needs the test server (`scripts/pg-up`). Prints, for three `esc-sync run` daemon
 chaos faults (20 % of requests) with the lease holder killed `--kills` times and paused past its
 lease `--pauses` times (see tests/ha.py):
 - the takeover time of each event (from the holder's death or pause to the next helpdesk write
-  by another worker), against the bound lease_ttl + poll_interval + 5 s;
+  by another worker), against the bound lease_ttl + poll_interval + 5 s, and the time until
+  another worker held the lease (the rest is that worker's first cycle: recovery, the backlog's
+  reads and planning);
 - duplicates and misses (both must be 0);
 - API calls, compared with one worker doing the same kind of work without kills or faults;
 - the spread of 20 connector profiles (20 sandboxes) over 3 workers, and again after one of
@@ -191,9 +193,13 @@ def _print_failover(figures: dict[str, Any]) -> None:
     several, single = figures["several"], figures["single"]
     print(f"takeover bound (lease_ttl + poll_interval + 5 s): {bound:.1f} s")
     print(
-        f"takeovers ({several['kills']} kills, {several['pauses']} pauses): "
+        f"takeovers to the next write ({several['kills']} kills, {several['pauses']} pauses): "
         f"median {several['takeover_median']} s, max {several['takeover_max']} s: "
         f"{several['takeover_seconds']}"
+    )
+    print(
+        f"lease taken by another worker: max {several['lease_takeover_max']} s: "
+        f"{several['lease_takeover_seconds']}"
     )
     print(
         f"duplicates {len(several['duplicates'])}, misses {len(several['misses'])}, decoys "

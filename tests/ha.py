@@ -62,6 +62,9 @@ class HaResult:
     kills: int = 0
     pauses: int = 0
     takeovers: list[float] = field(default_factory=list)  # seconds, one per kill or pause
+    # seconds from each kill or pause until another worker holds the lease (its first write
+    # comes after that worker's first cycle has read and planned its backlog)
+    lease_takeovers: list[float] = field(default_factory=list)
     fed: int = 0
     api_calls: int = 0
     api_writes: int = 0
@@ -251,6 +254,7 @@ def run_ha(
                 who = wait_for_holder(state, "sandbox")
                 proc = fleet.procs[who]
                 at = box.store.clock.now()
+                started_event = time.monotonic()
                 if event == "kill":
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(timeout=30)
@@ -259,6 +263,9 @@ def run_ha(
                 else:
                     proc.send_signal(signal.SIGSTOP)
                     result.pauses += 1
+                result.lease_takeovers.append(
+                    _other_holder(state, who, started_event, timeout=TAKEOVER_WAIT)
+                )
                 result.takeovers.append(_next_write_after(box, at, timeout=TAKEOVER_WAIT))
                 if event == "pause":
                     time.sleep(rng.uniform(0.5, 2.0))
@@ -295,6 +302,19 @@ def run_ha(
     )
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+def _other_holder(url: str, was: str, since: float, timeout: float) -> float:
+    """Seconds from `since` (monotonic) until a worker other than `was` holds the lease."""
+    while time.monotonic() - since < timeout:
+        try:
+            who = holder(url, "sandbox")
+        except psycopg.Error:
+            who = None
+        if who and who != was:
+            return round(time.monotonic() - since, 2)
+        time.sleep(0.1)
+    return float("inf")
 
 
 def _next_write_after(box: Sandbox, at: datetime, timeout: float) -> float:
@@ -362,6 +382,8 @@ def summary(result: HaResult) -> dict[str, Any]:
         "takeover_seconds": result.takeovers,
         "takeover_max": max(result.takeovers) if result.takeovers else None,
         "takeover_median": finite[len(finite) // 2] if finite else None,
+        "lease_takeover_seconds": result.lease_takeovers,
+        "lease_takeover_max": max(result.lease_takeovers) if result.lease_takeovers else None,
         "fed_tickets": result.fed,
         "duplicates": result.check.duplicates + result.check.duplicate_tasks
         + [str(t) for t in result.fed_duplicates],

@@ -37,5 +37,6 @@ def test_killed_and_paused_holders_are_replaced_and_nothing_is_done_twice(
     # after every kill and pause another worker took over and wrote; how soon is a figure
     # for bench/ha.py (against lease_ttl + poll_interval + 5 s), not a timed assertion here
     assert len(result.takeovers) == 4 and math.inf not in result.takeovers, figures
+    assert len(result.lease_takeovers) == 4 and math.inf not in result.lease_takeovers, figures
     # the paused holder woke up believing it held the lease: its writes were refused
     assert result.lease_lost_logged >= 1, figures

@@ -446,8 +446,7 @@ def _job_item(submission: _Submission | None, position: int, raw: dict[str, Any]
     Updates are keyed by the ticket id (`id`, else the id sent at `index`). Creates are keyed by
     the external id sent at `index` (the entry's place in `results` when it has no index); when
     the submission is not known (a restarted worker), by the entry's own `external_id` if it
-    has one, else by its slot (`job_slot(index)`, which recovery matches with the slot it
-    recorded in the intent).
+    has one, else by `job_slot(index)` (recovery matches the slot recorded in the intent).
     """
     index = raw["index"] if is_int(raw.get("index")) else position
     raw_id = raw["id"] if is_int(raw.get("id")) else None
@@ -455,20 +454,15 @@ def _job_item(submission: _Submission | None, position: int, raw: dict[str, Any]
     kind = (
         submission.kind if submission else ("create" if raw.get("action") == "create" else "update")
     )
-    slot = job_slot(index)
-    ok = _succeeded(raw)
+    slot, ok = job_slot(index), _succeeded(raw)
     error = None if ok else (_failure_text(raw) or "failed")
     if kind == "update":
         key: int | str = raw_id if raw_id is not None else (sent if sent is not None else slot)
         conflict = not ok and _CONFLICT.search(error or "") is not None
         return JobItem(key, ok, error=error, conflict=conflict)
     external = raw.get("external_id")
-    if sent is not None:
-        key = sent
-    elif isinstance(external, str) and external:
-        key = external
-    else:
-        key = slot
+    own = external if isinstance(external, str) and external else None
+    key = sent if sent is not None else (own or slot)
     return JobItem(key, ok, id=raw_id if ok else None, error=error)
 
 

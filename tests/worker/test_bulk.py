@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from esc_sync.apply.recorder import AuditLog
 from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import BulkWriter, JobItem, JobStatus, job_slot
 from esc_sync.errors import ConflictError, TransientError
-from esc_sync.model import TaskCreate, TicketUpdate
+from esc_sync.model import TaskCreate, Ticket, TicketUpdate
 from esc_sync.policy import load_policy
 from esc_sync.state.sqlite import Store
 from esc_sync.worker.cycle import Worker
@@ -544,3 +545,69 @@ def test_a_stop_in_mid_batch_writes_nothing_and_keeps_the_bookmark(tmp_path: Pat
     worker.should_stop = lambda: False
     worker.run_cycle(connector)
     assert_exactly_once(desk, 12)
+
+
+class FailSome:
+    """Keys of failing job items: ticket 2's update and every task of ticket 4."""
+
+    def __contains__(self, key: object) -> bool:
+        return key == 2 or (isinstance(key, str) and ":4:" in key)
+
+
+class WatchedStore(Store):
+    """A store that knows when a page transaction is open."""
+
+    inside = False
+
+    @contextmanager
+    def page_writes(self, connector: str) -> Iterator[None]:
+        with super().page_writes(connector):
+            self.inside, was = True, self.inside
+            try:
+                yield
+            finally:
+                self.inside = was
+
+
+class OutsideOnly(BulkFake):
+    """Refuses any single helpdesk read or write made inside a page transaction."""
+
+    store: WatchedStore
+
+    def _check(self, what: str) -> None:
+        assert not self.store.inside, f"{what} inside a page transaction"
+
+    def fetch_ticket(self, ticket_id: int) -> Ticket:
+        self._check("GET ticket")
+        return super().fetch_ticket(ticket_id)
+
+    def apply_update(self, update: TicketUpdate) -> str | None:
+        self._check("PUT ticket")
+        return super().apply_update(update)
+
+    def find_task(self, external_id: str) -> int | None:
+        self._check("task lookup")
+        return super().find_task(external_id)
+
+    def create_task(self, task: TaskCreate) -> int:
+        self._check("POST task")
+        return super().create_task(task)
+
+
+def test_failed_items_are_written_alone_outside_the_page_transaction(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = OutsideOnly(desk)
+    connector.fail = FailSome()  # type: ignore[assignment]
+    burst(desk, 8)
+    store = WatchedStore(tmp_path / "state.db")
+    connector.store = store
+    bulk = BulkSettings(threshold=5, wait=0.0, poll_every=0.0, sleep=lambda _s: None)
+    worker = Worker(policy=load_policy(RULES), store=store,
+                    audit=AuditLog(tmp_path / "audit.jsonl"), clock=lambda: NOW, bulk=bulk)
+
+    worker.run_cycle(connector)
+
+    # ticket 2 was read again and written alone, ticket 4's tasks were created alone
+    assert connector.calls["GET ticket"] >= 1 and connector.calls["POST task"] >= 1
+    assert_exactly_once(desk, 8)
+    assert store.open_intents("fake") == []

@@ -173,8 +173,10 @@ class BulkApplier:
             [(d.ticket.id, _update_of(d)) for d in with_update],
             lambda key: (by_id[int(key)].ticket.id, by_id[int(key)].episode),
         )
-        with self.store.page_writes(self.name):  # the outcomes: one transaction
-            landed: list[Deferred] = []
+        landed: list[Deferred] = []
+        failed: list[Deferred] = []
+        left: list[tuple[Deferred, Literal["pending", "unknown"]]] = []
+        with self.store.page_writes(self.name):  # the outcomes: one transaction, state only
             for d in with_update:
                 outcome = outcomes[d.ticket.id]
                 if isinstance(outcome, JobItem) and outcome.ok:
@@ -197,12 +199,17 @@ class BulkApplier:
                         error=outcome.error,
                         conflict=outcome.conflict,
                     )
-                    try:
-                        retry.append((self.applier.reread(self.connector, d.ticket.id), d.planner))
-                    except TransientError as exc:
-                        self._defer(d, exc)
+                    failed.append(d)
                 else:
-                    self._leave(d, outcome, retry)
+                    left.append((d, outcome))
+        # reads and writes of the helpdesk come after the transaction (never inside one)
+        for d in failed:
+            try:
+                retry.append((self.applier.reread(self.connector, d.ticket.id), d.planner))
+            except TransientError as exc:
+                self._defer(d, exc)
+        for d, outcome in left:
+            self._leave(d, outcome, retry)
         return landed
 
     def _replies(self, landed: list[Deferred], retry: list[Retry]) -> None:
@@ -226,22 +233,33 @@ class BulkApplier:
             lambda key: (by_id[int(key)].ticket.id, by_id[int(key)].episode),
             slot_of=lambda key: "reply",
         )
-        with self.store.page_writes(self.name):  # the outcomes: one transaction
+        alone: list[Deferred] = []
+        left: list[tuple[Deferred, Literal["pending", "unknown"]]] = []
+        with self.store.page_writes(self.name):  # the outcomes: one transaction, state only
             for d in with_reply:
                 outcome = outcomes[d.ticket.id]
-                message = d.plan.update.customer_message if d.plan.update else None
-                assert message is not None
                 if isinstance(outcome, JobItem) and not outcome.ok:
-                    try:
-                        self.applier.send_reply(self.connector, d.ticket.id, None, message)
-                    except TransientError as exc:
-                        self._defer(d, exc)  # the reply's intent stays open for recovery
-                        continue
+                    alone.append(d)  # sent alone below, outside the transaction
                 elif not isinstance(outcome, JobItem):
-                    self._leave(d, outcome, retry)
-                    continue
-                self.store.record_done(self.name, d.ticket.id, d.episode, "reply", self._clock())
-                d.made.append(f"PUT ticket {d.ticket.id} (public reply, bulk)")
+                    left.append((d, outcome))
+                else:
+                    self._replied(d)
+        for d in alone:
+            message = d.plan.update.customer_message if d.plan.update else None
+            assert message is not None
+            try:
+                self.applier.send_reply(self.connector, d.ticket.id, None, message)
+            except TransientError as exc:
+                self._defer(d, exc)  # the reply's intent stays open for recovery
+                continue
+            self._replied(d)
+        for d, outcome in left:
+            self._leave(d, outcome, retry)
+
+    def _replied(self, d: Deferred) -> None:
+        """Record a plan's customer message as sent."""
+        self.store.record_done(self.name, d.ticket.id, d.episode, "reply", self._clock())
+        d.made.append(f"PUT ticket {d.ticket.id} (public reply, bulk)")
 
     def _tasks(self, items: list[Deferred], retry: list[Retry]) -> None:
         """The follow-up tasks of the plans whose update landed or that have no update."""
@@ -256,33 +274,43 @@ class BulkApplier:
             return owner[str(key)].ticket.id, owner[str(key)].episode
 
         outcomes = self._run("tasks", tasks, ticket_of, slot_of=lambda key: f"task:{key}")
-        with self.store.page_writes(self.name):  # the outcomes: one transaction
+        alone: list[tuple[str, TaskCreate]] = []
+        left: dict[int, tuple[Deferred, Literal["pending", "unknown"]]] = {}
+        with self.store.page_writes(self.name):  # the outcomes: one transaction, state only
             for external_id, task in tasks:
                 d = owner[external_id]
                 outcome = outcomes[external_id]
                 if isinstance(outcome, JobItem) and outcome.ok and outcome.id is not None:
-                    task_id = outcome.id
+                    self._task_done(d, external_id, outcome.id)
                 elif isinstance(outcome, JobItem):
-                    # failed: one single attempt, looking first in case it exists after all
-                    found = self.connector.find_task(external_id)
-                    try:
-                        task_id = found if found is not None else self.connector.create_task(task)
-                    except TransientError as exc:
-                        self._defer(d, exc)  # the task's intent stays open for recovery
-                        continue
-                else:
-                    self._leave(d, outcome, retry)
-                    continue
-                self.store.record_done(
-                    self.name,
-                    d.ticket.id,
-                    d.episode,
-                    f"task:{external_id}",
-                    self._clock(),
-                    {"task_id": task_id},
-                )
-                self.report.tasks_created += 1
-                d.made.append(f"POST task {external_id} -> {task_id} (bulk)")
+                    alone.append((external_id, task))  # created alone below
+                elif d.ticket.id not in left or outcome == "pending":
+                    left[d.ticket.id] = (d, outcome)  # once a ticket; a running job wins
+        for external_id, task in alone:
+            # failed: one single attempt, looking first in case it exists after all
+            d = owner[external_id]
+            try:
+                found = self.connector.find_task(external_id)
+                task_id = found if found is not None else self.connector.create_task(task)
+            except TransientError as exc:
+                self._defer(d, exc)  # the task's intent stays open for recovery
+                continue
+            self._task_done(d, external_id, task_id)
+        for d, outcome in left.values():
+            self._leave(d, outcome, retry)
+
+    def _task_done(self, d: Deferred, external_id: str, task_id: int) -> None:
+        """Record a plan's follow-up task as created."""
+        self.store.record_done(
+            self.name,
+            d.ticket.id,
+            d.episode,
+            f"task:{external_id}",
+            self._clock(),
+            {"task_id": task_id},
+        )
+        self.report.tasks_created += 1
+        d.made.append(f"POST task {external_id} -> {task_id} (bulk)")
 
     # -- jobs -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from esc_sync.apply.bulk import BulkSettings
 from esc_sync.apply.recorder import AuditLog
 from esc_sync.apply.results import CycleReport
 from esc_sync.connectors.base import BulkWriter, JobItem, JobStatus, job_slot
-from esc_sync.errors import ConflictError, TransientError
+from esc_sync.errors import ConflictError, LeaseLost, TransientError
 from esc_sync.model import TaskCreate, Ticket, TicketUpdate
 from esc_sync.policy import load_policy
 from esc_sync.state.sqlite import Store
@@ -611,3 +611,30 @@ def test_failed_items_are_written_alone_outside_the_page_transaction(tmp_path: P
     assert connector.calls["GET ticket"] >= 1 and connector.calls["POST task"] >= 1
     assert_exactly_once(desk, 8)
     assert store.open_intents("fake") == []
+
+
+class LostAfterFirstJob(Store):
+    """A store whose lease is lost once the connector has submitted a job."""
+
+    connector: BulkFake
+
+    def check_lease(self, connector: str) -> None:
+        if self.connector.jobs:
+            raise LeaseLost(f"{connector}: another worker holds the lease")
+
+
+def test_a_worker_that_lost_its_lease_submits_no_further_job(tmp_path: Path) -> None:
+    desk = FakeHelpdesk(NOW)
+    connector = BulkFake(desk)
+    burst(desk, 25)  # three update jobs of 10 in one wave
+    store = LostAfterFirstJob(tmp_path / "state.db")
+    store.connector = connector
+    bulk = BulkSettings(threshold=5, wait=0.0, poll_every=0.0, sleep=lambda _s: None)
+    worker = Worker(policy=load_policy(RULES), store=store,
+                    audit=AuditLog(tmp_path / "audit.jsonl"), clock=lambda: NOW, bulk=bulk)
+
+    with pytest.raises(LeaseLost):
+        worker.run_cycle(connector)
+
+    assert connector.calls["PUT update_many"] == 1
+    assert connector.calls["POST create_many"] == 0

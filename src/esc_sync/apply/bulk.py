@@ -244,6 +244,8 @@ class BulkApplier:
                     left.append((d, outcome))
                 else:
                     self._replied(d)
+        if alone:
+            self.store.check_lease(self.name)
         for d in alone:
             message = d.plan.update.customer_message if d.plan.update else None
             assert message is not None
@@ -286,6 +288,8 @@ class BulkApplier:
                     alone.append((external_id, task))  # created alone below
                 elif d.ticket.id not in left or outcome == "pending":
                     left[d.ticket.id] = (d, outcome)  # once a ticket; a running job wins
+        if alone:
+            self.store.check_lease(self.name)
         for external_id, task in alone:
             # failed: one single attempt, looking first in case it exists after all
             d = owner[external_id]
@@ -332,6 +336,9 @@ class BulkApplier:
             jobs: dict[str, list[int | str]] = {}
             for chunk in chunks[start : start + MAX_JOBS_AT_ONCE]:
                 keys = [key for key, _ in chunk]
+                # a worker paused past its lease (SIGSTOP, a stall) submits nothing more: the
+                # new holder may already be settling these tickets
+                self.store.check_lease(self.name)
                 try:
                     if kind == "updates":
                         job_id = self.writer.submit_updates([payload for _, payload in chunk])

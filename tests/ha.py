@@ -133,15 +133,17 @@ def holder(url: str, connector: str) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
-def wait_for_holder(url: str, connector: str, timeout: float = 60.0) -> str:
-    """Wait until some worker holds the connector."""
+def wait_for_holder(
+    url: str, connector: str, timeout: float = 60.0, other_than: str | None = None
+) -> str:
+    """Wait until some worker (other than `other_than`) holds the connector."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             who = holder(url, connector)
         except psycopg.Error:
             who = None  # the schema may not exist yet
-        if who:
+        if who and who != other_than:
             return who
         time.sleep(0.1)
     raise TimeoutError(f"no worker took {connector} within {timeout} s")
@@ -306,15 +308,11 @@ def run_ha(
 
 def _other_holder(url: str, was: str, since: float, timeout: float) -> float:
     """Seconds from `since` (monotonic) until a worker other than `was` holds the lease."""
-    while time.monotonic() - since < timeout:
-        try:
-            who = holder(url, "sandbox")
-        except psycopg.Error:
-            who = None
-        if who and who != was:
-            return round(time.monotonic() - since, 2)
-        time.sleep(0.1)
-    return float("inf")
+    try:
+        wait_for_holder(url, "sandbox", timeout - (time.monotonic() - since), other_than=was)
+    except TimeoutError:
+        return float("inf")
+    return round(time.monotonic() - since, 2)
 
 
 def _next_write_after(box: Sandbox, at: datetime, timeout: float) -> float:

@@ -156,8 +156,8 @@ def _proof(
     statuses: Mapping[str, JobStatus],
 ) -> Proof | None:
     """What the completed jobs prove about the ticket's open intents, if that settles them."""
-    if not statuses:
-        return None
+    if not statuses or not any(e.detail.get("jobs") for e in entries):
+        return None  # no job to prove anything: no need to read the ledger's done rules
     return _from_jobs(
         ticket_id, entries, statuses, _done_markers(applier, name, ticket_id, episode)
     )
@@ -246,8 +246,6 @@ def _from_jobs(
                 return found
         return None
 
-    if not any(e.detail.get("jobs") for e in entries):
-        return None
     proof = Proof()
     for e in entries:
         if "marker" in e.detail:
